@@ -1,0 +1,72 @@
+#include "describe.hpp"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+namespace facet {
+
+std::string list_steps(const PluginRegistry& registry) {
+  std::string out;
+  for (const auto& [name, step] : registry.steps()) {
+    out += fmt::format("{:<16} {:<8} {}\n", name, step.info.version, step.info.summary);
+  }
+  return out;
+}
+
+namespace {
+std::string port_line(const PortSpec& port) {
+  return fmt::format("  {:<16} {}{}\n", port.name, port.doc, port.optional ? " (optional)" : "");
+}
+std::string allowed(const ParamSpec& p) {
+  const auto range = describe_range(p);
+  return range.empty() ? describe_type(p) : describe_type(p) + ", " + range;
+}
+}  // namespace
+
+std::string describe_step(const RegisteredStep& step) {
+  const auto& info = step.info;
+  std::string out = fmt::format("{} {}: {}\n", info.name, info.version, info.summary);
+  out += fmt::format("plugin: {}\n", step.library.string());
+  if (!info.role.empty()) out += fmt::format("role: {}\n", info.role);
+  out += "\nparameters:\n";
+  if (info.params.empty()) out += "  (none)\n";
+  for (const auto& p : info.params) {
+    out += fmt::format("  {:<16} {} = {}\n  {:<16} {}\n", p.name, allowed(p), format_value(p.default_value), "", p.doc);
+  }
+  out += "\ninputs:\n";
+  if (info.inputs.empty()) out += "  (none)\n";
+  for (const auto& port : info.inputs) out += port_line(port);
+  out += "\noutputs:\n";
+  for (const auto& port : info.outputs) out += port_line(port);
+  return out;
+}
+
+std::string describe_step_markdown(const RegisteredStep& step) {
+  const auto& info = step.info;
+  std::string out = fmt::format("## `{}` {}\n\n{}\n\n", info.name, info.version, info.summary);
+  if (!info.role.empty()) out += fmt::format("Role: {}.\n\n", info.role);
+  out += "### Parameters\n\n";
+  if (info.params.empty()) {
+    out += "None.\n\n";
+  } else {
+    out += "| name | type | default | description |\n|---|---|---|---|\n";
+    for (const auto& p : info.params) {
+      out += fmt::format("| `{}` | {} | `{}` | {} |\n", p.name, allowed(p), format_value(p.default_value), p.doc);
+    }
+    out += "\n";
+  }
+  auto ports = [&](const char* title, const std::vector<PortSpec>& list) {
+    out += fmt::format("### {}\n\n", title);
+    if (list.empty()) {
+      out += "None.\n\n";
+      return;
+    }
+    for (const auto& port : list) out += fmt::format("- `{}`{}: {}\n", port.name, port.optional ? " (optional)" : "", port.doc);
+    out += "\n";
+  };
+  ports("Inputs", info.inputs);
+  ports("Outputs", info.outputs);
+  return out;
+}
+
+}  // namespace facet

@@ -1,0 +1,131 @@
+// runner: loads facet plugins and runs YAML pipelines.
+#include <hdf5.h>
+
+#include <iostream>
+
+#include <boost/program_options.hpp>
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "describe.hpp"
+#include "executor.hpp"
+#include "pipeline.hpp"
+#include "plugin_registry.hpp"
+#include "text_util.hpp"
+
+namespace po = boost::program_options;
+using namespace facet;
+
+namespace {
+
+constexpr const char* kUsage = R"(usage:
+  runner PIPELINE.yaml [options]     run a pipeline (same as: runner run PIPELINE.yaml)
+  runner plugins                     list every step the plugins provide
+  runner describe STEP [--markdown]  a step's parameters, inputs and outputs
+)";
+
+void report_plugin_problems(const PluginRegistry& registry) {
+  for (const auto& problem : registry.problems()) {
+    std::cerr << (problem.is_error ? "error: " : "warning: ") << problem.message << '\n';
+  }
+}
+
+bool has_plugin_errors(const PluginRegistry& registry) {
+  for (const auto& problem : registry.problems()) {
+    if (problem.is_error) return true;
+  }
+  return false;
+}
+
+int run_command(const std::string& command, const std::vector<std::string>& args, const po::variables_map& vm) {
+  PluginRegistry registry;
+  registry.load_dirs(plugin_search_path(vm["plugin-path"].as<std::vector<std::string>>()));
+  report_plugin_problems(registry);
+
+  if (command == "plugins") {
+    std::cout << list_steps(registry);
+    return has_plugin_errors(registry) ? kExitStepFailed : kExitOk;
+  }
+  if (command == "describe") {
+    if (args.size() != 1) throw Error("describe takes one step name: runner describe STEP");
+    const auto* step = registry.find(args[0]);
+    if (step == nullptr) {
+      throw Error(fmt::format("unknown step '{}'{} (known steps: {})", args[0], did_you_mean(args[0], registry.names()),
+                              fmt::join(registry.names(), ", ")));
+    }
+    std::cout << (vm.count("markdown") ? describe_step_markdown(*step) : describe_step(*step));
+    return has_plugin_errors(registry) ? kExitStepFailed : kExitOk;
+  }
+  if (args.size() != 1) throw Error("run takes one pipeline file: runner PIPELINE.yaml");
+  const auto overrides = vm["set"].as<std::vector<std::string>>();
+  Pipeline pipeline = load_pipeline(args[0], overrides, registry);
+
+  RunOptions options;
+  options.dry_run = vm.count("dry-run") != 0;
+  options.no_cache = vm.count("no-cache") != 0;
+  options.until = vm["until"].as<std::string>();
+  for (const auto& id : vm["rerun"].as<std::vector<std::string>>()) options.rerun.insert(id);
+  options.cache_dir = vm["cache-dir"].as<std::string>();
+  options.runs_dir = vm["runs-dir"].as<std::string>();
+  RunLog log(vm.count("verbose") != 0);
+  install_interrupt_handler();
+  return execute(pipeline, options, log);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);  // HDF5 errors become facet::Error messages, not stack dumps
+  po::options_description visible("options");
+  visible.add_options()
+      ("help,h", "show this help")
+      ("set", po::value<std::vector<std::string>>()->default_value({}, "")->composing(),
+       "override a pipeline value: --set steps.ID.with.PARAM=VALUE (repeatable)")
+      ("dry-run", "print the plan and which steps are cached; run nothing")
+      ("until", po::value<std::string>()->default_value(""), "run only this step and the steps it needs")
+      ("rerun", po::value<std::vector<std::string>>()->default_value({}, "")->composing(),
+       "recompute this step even when cached (repeatable)")
+      ("no-cache", "neither read nor write the cache")
+      ("cache-dir", po::value<std::string>()->default_value(".facet-cache"), "where step outputs are cached")
+      ("runs-dir", po::value<std::string>()->default_value("runs"), "where run folders are created")
+      ("plugin-path", po::value<std::vector<std::string>>()->default_value({}, "")->composing(),
+       "a folder of plugins, searched before FACET_PLUGIN_PATH (repeatable)")
+      ("markdown", "describe: print Markdown (a plugin README body)")
+      ("verbose,v", "show debug messages");
+  po::options_description hidden;
+  hidden.add_options()("words", po::value<std::vector<std::string>>()->default_value({}, ""), "command and arguments");
+  po::options_description all;
+  all.add(visible).add(hidden);
+  po::positional_options_description positional;
+  positional.add("words", -1);
+
+  try {
+    po::variables_map vm;
+    po::store(po::command_line_parser(argc, argv).options(all).positional(positional).run(), vm);
+    po::notify(vm);
+    auto words = vm["words"].as<std::vector<std::string>>();
+    if (vm.count("help") || words.empty()) {
+      std::cout << kUsage << '\n' << visible;
+      return words.empty() && !vm.count("help") ? kExitBadInput : kExitOk;
+    }
+    std::string command = words.front();
+    if (command == "run" || command == "plugins" || command == "describe") {
+      words.erase(words.begin());
+    } else {
+      command = "run";
+    }
+    return run_command(command, words, vm);
+  } catch (const PipelineError& e) {
+    for (const auto& message : e.messages()) std::cerr << message << '\n';
+    return kExitBadInput;
+  } catch (const po::error& e) {
+    std::cerr << "error: " << e.what() << " (see runner --help)\n";
+    return kExitBadInput;
+  } catch (const Error& e) {
+    std::cerr << "error: " << e.what() << '\n';
+    return kExitBadInput;
+  } catch (const std::exception& e) {
+    std::cerr << "error: " << e.what() << '\n';
+    return kExitStepFailed;
+  }
+}

@@ -1,0 +1,462 @@
+#include "pipeline.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <regex>
+#include <set>
+#include <sstream>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <torch/cuda.h>
+#include <yaml-cpp/yaml.h>
+
+#include "text_util.hpp"
+
+namespace facet {
+namespace fs = std::filesystem;
+
+PipelineError::PipelineError(std::vector<std::string> messages)
+    : Error(messages.empty() ? std::string("invalid pipeline") : messages.front()),
+      messages_(std::move(messages)) {}
+
+const StepConfig* Pipeline::find(const std::string& id) const {
+  for (const auto& s : steps) {
+    if (s.id == id) return &s;
+  }
+  return nullptr;
+}
+
+namespace {
+
+const std::vector<std::string> kTopKeys = {"name", "seed", "device", "threads", "steps"};
+const std::vector<std::string> kStepKeys = {"uses", "with", "inputs"};
+
+/// Parses and validates; collects every error instead of stopping at the first.
+class Parser {
+ public:
+  Parser(fs::path file, const PluginRegistry& registry) : file_(std::move(file)), registry_(registry) {}
+
+  Pipeline parse(const std::vector<std::string>& overrides) {
+    YAML::Node root = load_document();
+    for (const auto& o : overrides) apply_override(root, o);
+    if (!errors_.empty()) throw PipelineError(errors_);
+    Pipeline p;
+    p.file = file_;
+    p.name = file_.stem().string();
+    if (!root.IsMap()) {
+      fail(where(root, ""), "a pipeline is a mapping with keys: " + join(kTopKeys));
+      throw PipelineError(errors_);
+    }
+    check_keys(root, "", kTopKeys, "top-level key");
+    if (auto n = root["name"]) p.name = scalar(n, "name", "a string");
+    if (auto n = root["seed"]) p.seed = static_cast<std::uint64_t>(integer(n, "seed", 0, std::nullopt));
+    if (auto n = root["threads"]) p.threads = static_cast<int>(integer(n, "threads", 0, 1024));
+    if (auto n = root["device"]) p.device = device(n);
+    parse_steps(root["steps"], p);
+    if (errors_.empty()) order(p);
+    if (!errors_.empty()) throw PipelineError(errors_);
+    return p;
+  }
+
+ private:
+  YAML::Node load_document() {
+    std::ifstream in(file_);
+    if (!in) throw PipelineError({fmt::format("{}: error: cannot read the pipeline file", file_.string())});
+    try {
+      YAML::Node root = YAML::Load(in);
+      if (!root) throw PipelineError({fmt::format("{}: error: the pipeline file is empty", file_.string())});
+      return root;
+    } catch (const YAML::Exception& e) {
+      throw PipelineError({fmt::format("{}:{}:{}: error: YAML syntax: {}", file_.string(), e.mark.line + 1,
+                                       e.mark.column + 1, e.msg)});
+    }
+  }
+
+  // --set steps.backbone.with.trainable_from=conv5_1
+  void apply_override(YAML::Node& root, const std::string& text) {
+    const auto eq = text.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      errors_.push_back(fmt::format("--set {}: error: expected PATH=VALUE, e.g. steps.faces.with.count=100", text));
+      return;
+    }
+    const std::string path = text.substr(0, eq);
+    YAML::Node value;
+    try {
+      value = YAML::Load(text.substr(eq + 1));
+    } catch (const YAML::Exception& e) {
+      errors_.push_back(fmt::format("--set {}: error: the value is not valid YAML: {}", text, e.msg));
+      return;
+    }
+    std::vector<std::string> parts;
+    std::stringstream ss(path);
+    for (std::string part; std::getline(ss, part, '.');) parts.push_back(part);
+    YAML::Node node(root);
+    for (size_t i = 0; i + 1 < parts.size(); ++i) {
+      if (node[parts[i]] && !node[parts[i]].IsMap()) {
+        errors_.push_back(fmt::format("--set {}: error: '{}' is not a mapping", text,
+                                      fmt::join(parts.begin(), parts.begin() + static_cast<long>(i) + 1, ".")));
+        return;
+      }
+      YAML::Node child = node[parts[i]];
+      node.reset(child);
+    }
+    node[parts.back()] = value;
+    overridden_[path] = "--set " + text;
+  }
+
+  // Location of the node at dotted `path`: the --set that wrote it, or file:line:col.
+  std::string where(const YAML::Node& node, const std::string& path) const {
+    for (const auto& [prefix, text] : overridden_) {
+      if (path == prefix || path.rfind(prefix + ".", 0) == 0) return text;
+    }
+    const auto mark = node.Mark();
+    if (mark.is_null()) return file_.string();
+    return fmt::format("{}:{}:{}", file_.string(), mark.line + 1, mark.column + 1);
+  }
+
+  void fail(const std::string& location, const std::string& message) {
+    errors_.push_back(fmt::format("{}: error: {}", location, message));
+  }
+
+  static std::string join(const std::vector<std::string>& v) { return fmt::format("{}", fmt::join(v, ", ")); }
+
+  void check_keys(const YAML::Node& map, const std::string& path, const std::vector<std::string>& known,
+                  const std::string& what) {
+    for (auto it = map.begin(); it != map.end(); ++it) {
+      const auto key = it->first.as<std::string>();
+      if (std::find(known.begin(), known.end(), key) == known.end()) {
+        fail(where(it->first, path.empty() ? key : path + "." + key),
+             fmt::format("unknown {} '{}'{} (expected: {})", what, key, did_you_mean(key, known), join(known)));
+      }
+    }
+  }
+
+  std::string scalar(const YAML::Node& n, const std::string& path, const std::string& expected) {
+    if (!n.IsScalar()) {
+      fail(where(n, path), fmt::format("'{}' must be {}", path, expected));
+      return {};
+    }
+    return n.Scalar();
+  }
+
+  std::int64_t integer(const YAML::Node& n, const std::string& path, std::optional<std::int64_t> lo,
+                       std::optional<std::int64_t> hi) {
+    std::int64_t v = 0;
+    if (!n.IsScalar() || !YAML::convert<std::int64_t>::decode(n, v)) {
+      fail(where(n, path), fmt::format("'{}' must be an integer, got '{}'", path, n.IsScalar() ? n.Scalar() : "a collection"));
+      return 0;
+    }
+    if ((lo && v < *lo) || (hi && v > *hi)) {
+      fail(where(n, path), fmt::format("'{}' must be {}, got {}", path,
+                                       hi ? fmt::format("between {} and {}", lo.value_or(0), *hi)
+                                          : fmt::format(">= {}", lo.value_or(0)),
+                                       v));
+    }
+    return v;
+  }
+
+  std::string device(const YAML::Node& n) {
+    const auto d = scalar(n, "device", "cpu, cuda or cuda:N");
+    static const std::regex pattern("cpu|cuda(:[0-9]+)?");
+    if (!std::regex_match(d, pattern)) {
+      fail(where(n, "device"), fmt::format("unknown device '{}' (expected cpu, cuda or cuda:N)", d));
+    } else if (d != "cpu" && !torch::cuda::is_available()) {
+      fail(where(n, "device"),
+           fmt::format("device '{}' asked for, but no CUDA GPU is available to this LibTorch{}; use device: cpu",
+                       d, torch::cuda::is_available() ? "" : " (CPU-only build or no GPU)"));
+    } else if (d.size() > 5 && std::stoll(d.substr(5)) >= static_cast<long long>(torch::cuda::device_count())) {
+      fail(where(n, "device"), fmt::format("device '{}' does not exist: {} CUDA device(s)", d, torch::cuda::device_count()));
+    }
+    return d;
+  }
+
+  void parse_steps(const YAML::Node& steps, Pipeline& p) {
+    if (!steps) {
+      fail(file_.string(), "the pipeline has no 'steps'");
+      return;
+    }
+    if (!steps.IsMap() || steps.size() == 0) {
+      fail(where(steps, "steps"), "'steps' must be a non-empty mapping of step id to {uses, with, inputs}");
+      return;
+    }
+    static const std::regex id_pattern("[A-Za-z_][A-Za-z0-9_-]*");
+    for (auto it = steps.begin(); it != steps.end(); ++it) {
+      StepConfig cfg;
+      cfg.id = it->first.as<std::string>();
+      const std::string path = "steps." + cfg.id;
+      cfg.where = where(it->first, path);
+      if (!std::regex_match(cfg.id, id_pattern)) {
+        fail(cfg.where, fmt::format("step id '{}' must be letters, digits, '_' or '-'", cfg.id));
+      }
+      if (p.find(cfg.id) != nullptr) fail(cfg.where, fmt::format("duplicate step id '{}'", cfg.id));
+      parse_step(it->second, path, cfg);
+      p.steps.push_back(std::move(cfg));
+    }
+    for (auto& cfg : p.steps) check_inputs(steps[cfg.id], p, cfg);
+  }
+
+  void parse_step(const YAML::Node& node, const std::string& path, StepConfig& cfg) {
+    if (!node.IsMap()) {
+      fail(where(node, path), fmt::format("step '{}' must be a mapping with 'uses' (and optionally 'with', 'inputs')", cfg.id));
+      return;
+    }
+    check_keys(node, path, kStepKeys, fmt::format("key in step '{}'", cfg.id));
+    const auto uses = node["uses"];
+    if (!uses) {
+      fail(cfg.where, fmt::format("step '{}' has no 'uses: STEP_NAME'", cfg.id));
+      return;
+    }
+    const auto name = scalar(uses, path + ".uses", "a step name");
+    cfg.step = registry_.find(name);
+    if (cfg.step == nullptr) {
+      fail(where(uses, path + ".uses"),
+           fmt::format("unknown step '{}'{} (known steps: {})", name, did_you_mean(name, registry_.names()),
+                       join(registry_.names())));
+      return;
+    }
+    parse_params(node["with"], path + ".with", cfg);
+  }
+
+  std::string step_label(const StepConfig& cfg) const {
+    return fmt::format("step '{}' ({})", cfg.id, cfg.step->info.name);
+  }
+
+  void parse_params(const YAML::Node& with, const std::string& path, StepConfig& cfg) {
+    const auto& specs = cfg.step->info.params;
+    std::map<std::string, ParamValue> values;
+    for (const auto& spec : specs) values[spec.name] = spec.default_value;
+    if (with && !with.IsNull()) {
+      if (!with.IsMap()) {
+        fail(where(with, path), fmt::format("'with' of {} must be a mapping of parameter to value", step_label(cfg)));
+      } else {
+        std::vector<std::string> names;
+        for (const auto& s : specs) names.push_back(s.name);
+        for (auto it = with.begin(); it != with.end(); ++it) {
+          const auto key = it->first.as<std::string>();
+          auto spec = std::find_if(specs.begin(), specs.end(), [&](const ParamSpec& s) { return s.name == key; });
+          if (spec == specs.end()) {
+            fail(where(it->first, path + "." + key),
+                 fmt::format("{} has no parameter '{}'{} (parameters: {})", step_label(cfg), key,
+                             did_you_mean(key, names), names.empty() ? "none" : join(names)));
+            continue;
+          }
+          if (auto v = convert(it->second, *spec, path + "." + key, cfg)) values[key] = *v;
+        }
+      }
+    }
+    cfg.params = Params(std::move(values));
+  }
+
+  std::optional<ParamValue> convert(const YAML::Node& n, const ParamSpec& spec, const std::string& path,
+                                    const StepConfig& cfg) {
+    const auto expected = describe_type(spec) + (describe_range(spec).empty() ? "" : ", " + describe_range(spec));
+    auto bad = [&](const std::string& got) {
+      fail(where(n, path), fmt::format("{}: parameter '{}' must be {}, got {}", step_label(cfg), spec.name,
+                                       expected, got));
+      return std::nullopt;
+    };
+    const std::string shown = n.IsScalar() ? "'" + n.Scalar() + "'" : n.IsSequence() ? "a list" : "a mapping";
+    auto in_range = [&](double v) { return (!spec.min || v >= *spec.min) && (!spec.max || v <= *spec.max); };
+    auto as_int = [&](const YAML::Node& s, std::int64_t& v) { return s.IsScalar() && YAML::convert<std::int64_t>::decode(s, v); };
+    auto as_float = [&](const YAML::Node& s, double& v) {
+      return s.IsScalar() && YAML::convert<double>::decode(s, v) && std::isfinite(v);
+    };
+    switch (spec.type) {
+      case ParamType::Bool: {
+        bool v = false;
+        if (!n.IsScalar() || !YAML::convert<bool>::decode(n, v)) return bad(shown);
+        return v;
+      }
+      case ParamType::Int: {
+        std::int64_t v = 0;
+        if (!as_int(n, v)) return bad(shown);
+        if (!in_range(static_cast<double>(v))) return bad(std::to_string(v));
+        return v;
+      }
+      case ParamType::Float: {
+        double v = 0;
+        if (!as_float(n, v)) return bad(shown);
+        if (!in_range(v)) return bad(format_value(v));
+        return v;
+      }
+      case ParamType::String:
+        if (!n.IsScalar()) return bad(shown);
+        return n.Scalar();
+      case ParamType::Choice:
+        if (!n.IsScalar()) return bad(shown);
+        if (std::find(spec.choices.begin(), spec.choices.end(), n.Scalar()) == spec.choices.end()) {
+          return bad(shown + did_you_mean(n.Scalar(), spec.choices));
+        }
+        return n.Scalar();
+      case ParamType::IntList: {
+        if (!n.IsSequence()) return bad(shown);
+        std::vector<std::int64_t> list;
+        for (const auto& item : n) {
+          std::int64_t v = 0;
+          if (!as_int(item, v) || !in_range(static_cast<double>(v))) return bad(fmt::format("element {}", item.IsScalar() ? item.Scalar() : "?"));
+          list.push_back(v);
+        }
+        return list;
+      }
+      case ParamType::FloatList: {
+        if (!n.IsSequence()) return bad(shown);
+        std::vector<double> list;
+        for (const auto& item : n) {
+          double v = 0;
+          if (!as_float(item, v) || !in_range(v)) return bad(fmt::format("element {}", item.IsScalar() ? item.Scalar() : "?"));
+          list.push_back(v);
+        }
+        return list;
+      }
+      case ParamType::StringList: {
+        if (!n.IsSequence()) return bad(shown);
+        std::vector<std::string> list;
+        for (const auto& item : n) {
+          if (!item.IsScalar()) return bad("a nested collection");
+          list.push_back(item.Scalar());
+        }
+        return list;
+      }
+    }
+    return std::nullopt;
+  }
+
+  void check_inputs(const YAML::Node& node, const Pipeline& p, StepConfig& cfg) {
+    if (cfg.step == nullptr || !node.IsMap()) return;
+    const std::string path = "steps." + cfg.id + ".inputs";
+    const auto& ports = cfg.step->info.inputs;
+    std::vector<std::string> port_names;
+    for (const auto& port : ports) port_names.push_back(port.name);
+    const auto inputs = node["inputs"];
+    if (inputs && !inputs.IsNull() && !inputs.IsMap()) {
+      fail(where(inputs, path), fmt::format("'inputs' of {} must be a mapping of input to STEP.OUTPUT", step_label(cfg)));
+    } else if (inputs) {
+      for (auto it = inputs.begin(); it != inputs.end(); ++it) {
+        const auto port = it->first.as<std::string>();
+        const auto at = where(it->second, path + "." + port);
+        if (std::find(port_names.begin(), port_names.end(), port) == port_names.end()) {
+          fail(where(it->first, path + "." + port),
+               fmt::format("{} has no input '{}'{} (inputs: {})", step_label(cfg), port, did_you_mean(port, port_names),
+                           port_names.empty() ? "none" : join(port_names)));
+          continue;
+        }
+        const auto ref = it->second.IsScalar() ? it->second.Scalar() : std::string();
+        const auto dot = ref.find('.');
+        if (dot == std::string::npos) {
+          fail(at, fmt::format("input '{}' of {} must be STEP.OUTPUT, got '{}'", port, step_label(cfg), ref));
+          continue;
+        }
+        InputRef in{ref.substr(0, dot), ref.substr(dot + 1)};
+        const StepConfig* source = p.find(in.step);
+        if (source == nullptr) {
+          std::vector<std::string> ids;
+          for (const auto& s : p.steps) ids.push_back(s.id);
+          fail(at, fmt::format("input '{}' of {} names step '{}', which is not in this pipeline{} (steps: {})", port,
+                               step_label(cfg), in.step, did_you_mean(in.step, ids), join(ids)));
+          continue;
+        }
+        if (source->step == nullptr) continue;  // already reported
+        std::vector<std::string> outs;
+        for (const auto& o : source->step->info.outputs) outs.push_back(o.name);
+        if (std::find(outs.begin(), outs.end(), in.output) == outs.end()) {
+          fail(at, fmt::format("input '{}' of {} names output '{}' of {}, which does not exist{} (its outputs: {})",
+                               port, step_label(cfg), in.output, step_label(*source), did_you_mean(in.output, outs),
+                               join(outs)));
+          continue;
+        }
+        cfg.inputs[port] = in;
+      }
+    }
+    for (const auto& port : ports) {
+      if (!port.optional && cfg.inputs.count(port.name) == 0 && !(inputs && inputs[port.name])) {
+        fail(cfg.where, fmt::format("input '{}' of {} is not connected; add inputs: {{{}: STEP.OUTPUT}}", port.name,
+                                    step_label(cfg), port.name));
+      }
+    }
+  }
+
+  // Kahn's algorithm, taking steps in file order when several are ready.
+  void order(Pipeline& p) {
+    std::vector<StepConfig> ordered;
+    std::set<std::string> done;
+    std::vector<bool> taken(p.steps.size(), false);
+    while (ordered.size() < p.steps.size()) {
+      bool progressed = false;
+      for (size_t i = 0; i < p.steps.size(); ++i) {
+        if (taken[i]) continue;
+        const bool ready = std::all_of(p.steps[i].inputs.begin(), p.steps[i].inputs.end(),
+                                       [&](const auto& in) { return done.count(in.second.step) != 0; });
+        if (!ready) continue;
+        taken[i] = true;
+        done.insert(p.steps[i].id);
+        ordered.push_back(p.steps[i]);
+        progressed = true;
+        break;
+      }
+      if (!progressed) {
+        report_cycle(p, done);
+        return;
+      }
+    }
+    p.steps = std::move(ordered);
+  }
+
+  void report_cycle(const Pipeline& p, const std::set<std::string>& done) {
+    // Walk upstream from any blocked step until a step repeats.
+    const StepConfig* cur = nullptr;
+    for (const auto& s : p.steps) {
+      if (done.count(s.id) == 0) {
+        cur = &s;
+        break;
+      }
+    }
+    std::vector<std::string> trail;
+    while (std::find(trail.begin(), trail.end(), cur->id) == trail.end()) {
+      trail.push_back(cur->id);
+      for (const auto& in : cur->inputs) {
+        if (done.count(in.second.step) == 0) {
+          cur = p.find(in.second.step);
+          break;
+        }
+      }
+    }
+    auto start = std::find(trail.begin(), trail.end(), cur->id);
+    std::vector<std::string> cycle(start, trail.end());
+    std::reverse(cycle.begin(), cycle.end());  // data flows upstream -> downstream
+    cycle.push_back(cycle.front());
+    fail(p.find(cycle.front())->where, fmt::format("the steps form a cycle: {}", fmt::join(cycle, " -> ")));
+  }
+
+  fs::path file_;
+  const PluginRegistry& registry_;
+  std::map<std::string, std::string> overridden_;
+  std::vector<std::string> errors_;
+};
+
+}  // namespace
+
+Pipeline load_pipeline(const fs::path& file, const std::vector<std::string>& overrides,
+                       const PluginRegistry& registry) {
+  return Parser(file, registry).parse(overrides);
+}
+
+std::string resolved_yaml(const Pipeline& p) {
+  std::string out = fmt::format("# resolved from {} (every parameter, defaults included)\n", p.file.string());
+  out += fmt::format("name: {}\nseed: {}\ndevice: {}\nthreads: {}\nsteps:\n", p.name, p.seed, p.device, p.threads);
+  for (const auto& s : p.steps) {
+    out += fmt::format("  {}:\n    uses: {}  # version {}\n", s.id, s.step->info.name, s.step->info.version);
+    if (!s.params.values().empty()) {
+      out += "    with:\n";
+      for (const auto& [name, value] : s.params.values()) out += fmt::format("      {}: {}\n", name, format_value(value));
+    }
+    if (!s.inputs.empty()) {
+      out += "    inputs:\n";
+      for (const auto& [port, in] : s.inputs) out += fmt::format("      {}: {}.{}\n", port, in.step, in.output);
+    }
+  }
+  return out;
+}
+
+}  // namespace facet

@@ -1,0 +1,15 @@
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace facet {
+
+/// The candidate closest to `word` by edit distance, or "" when none is close.
+std::string nearest(const std::string& word, const std::vector<std::string>& candidates);
+/// "; did you mean 'x'?" or "" when nothing is close.
+std::string did_you_mean(const std::string& word, const std::vector<std::string>& candidates);
+/// `text` as a JSON string literal.
+std::string json_quote(const std::string& text);
+
+}  // namespace facet

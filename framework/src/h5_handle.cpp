@@ -1,0 +1,180 @@
+#include "h5_handle.hpp"
+
+#include <fmt/format.h>
+
+#include "facet/errors.hpp"
+
+namespace facet::h5 {
+
+std::recursive_mutex& h5_lock() {
+  static std::recursive_mutex mutex;
+  return mutex;
+}
+
+Handle& Handle::operator=(Handle&& other) noexcept {
+  if (this != &other) {
+    Handle dying(id_);
+    id_ = other.release();
+  }
+  return *this;
+}
+
+hid_t Handle::release() {
+  hid_t id = id_;
+  id_ = -1;
+  return id;
+}
+
+Handle::~Handle() {
+  if (id_ < 0) return;
+  switch (H5Iget_type(id_)) {
+    case H5I_FILE: H5Fclose(id_); break;
+    case H5I_GROUP: H5Gclose(id_); break;
+    case H5I_DATASET: H5Dclose(id_); break;
+    case H5I_DATASPACE: H5Sclose(id_); break;
+    case H5I_DATATYPE: H5Tclose(id_); break;
+    case H5I_ATTR: H5Aclose(id_); break;
+    case H5I_GENPROP_LST: H5Pclose(id_); break;
+    default: break;
+  }
+}
+
+namespace {
+// Collects the innermost HDF5 error message, for a readable one-liner.
+herr_t walk_error(unsigned n, const H5E_error2_t* err, void* data) {
+  auto* out = static_cast<std::string*>(data);
+  if (n == 0 && err->desc != nullptr) *out = err->desc;
+  return 0;
+}
+std::string last_error() {
+  std::string message;
+  H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, walk_error, &message);
+  H5Eclear2(H5E_DEFAULT);
+  return message.empty() ? "unknown HDF5 error" : message;
+}
+}  // namespace
+
+hid_t check(hid_t id, const std::string& what) {
+  if (id < 0) throw Error(fmt::format("{}: {}", what, last_error()));
+  return id;
+}
+
+void check_status(herr_t status, const std::string& what) {
+  if (status < 0) throw Error(fmt::format("{}: {}", what, last_error()));
+}
+
+hid_t mem_type(torch::ScalarType dtype) {
+  switch (dtype) {
+    case torch::kFloat32: return H5T_NATIVE_FLOAT;
+    case torch::kFloat64: return H5T_NATIVE_DOUBLE;
+    case torch::kInt64: return H5T_NATIVE_INT64;
+    case torch::kInt32: return H5T_NATIVE_INT32;
+    case torch::kInt16: return H5T_NATIVE_INT16;
+    case torch::kInt8: return H5T_NATIVE_INT8;
+    case torch::kUInt8:
+    case torch::kBool: return H5T_NATIVE_UINT8;
+    default:
+      throw Error(fmt::format("tensors of type {} cannot be stored in an artifact; "
+                              "convert to float32, float64, int64, int32, int16, int8, uint8 or bool",
+                              c10::toString(dtype)));
+  }
+}
+
+torch::ScalarType torch_type(hid_t h5type, const std::string& where) {
+  const size_t size = H5Tget_size(h5type);
+  switch (H5Tget_class(h5type)) {
+    case H5T_FLOAT:
+      if (size == 4) return torch::kFloat32;
+      if (size == 8) return torch::kFloat64;
+      break;
+    case H5T_INTEGER: {
+      const bool is_signed = H5Tget_sign(h5type) == H5T_SGN_2;
+      if (!is_signed && size == 1) return torch::kUInt8;
+      if (is_signed && size == 1) return torch::kInt8;
+      if (is_signed && size == 2) return torch::kInt16;
+      if (is_signed && size == 4) return torch::kInt32;
+      if (is_signed && size == 8) return torch::kInt64;
+      break;
+    }
+    default: break;
+  }
+  throw Error(fmt::format("{}: unsupported HDF5 element type (class {}, {} bytes)", where,
+                          static_cast<int>(H5Tget_class(h5type)), size));
+}
+
+namespace {
+Handle string_type() {
+  Handle type(H5Tcopy(H5T_C_S1));
+  H5Tset_size(type.get(), H5T_VARIABLE);
+  H5Tset_cset(type.get(), H5T_CSET_UTF8);
+  return type;
+}
+
+void write_raw_attr(hid_t obj, const std::string& name, hid_t type, hid_t space, const void* data) {
+  if (H5Aexists(obj, name.c_str()) > 0) H5Adelete(obj, name.c_str());
+  Handle attr(check(H5Acreate2(obj, name.c_str(), type, space, H5P_DEFAULT, H5P_DEFAULT),
+                    "cannot create attribute " + name));
+  check_status(H5Awrite(attr.get(), type, data), "cannot write attribute " + name);
+}
+}  // namespace
+
+void write_attr(hid_t obj, const std::string& name, const AttrValue& value) {
+  std::lock_guard lock(h5_lock());
+  Handle scalar(H5Screate(H5S_SCALAR));
+  if (const auto* i = std::get_if<std::int64_t>(&value)) {
+    write_raw_attr(obj, name, H5T_NATIVE_INT64, scalar.get(), i);
+  } else if (const auto* d = std::get_if<double>(&value)) {
+    write_raw_attr(obj, name, H5T_NATIVE_DOUBLE, scalar.get(), d);
+  } else if (const auto* s = std::get_if<std::string>(&value)) {
+    const char* text = s->c_str();
+    write_raw_attr(obj, name, string_type().get(), scalar.get(), &text);
+  } else {
+    const auto& list = std::get<std::vector<std::string>>(value);
+    std::vector<const char*> texts;
+    for (const auto& item : list) texts.push_back(item.c_str());
+    const hsize_t n = list.size();
+    Handle space(H5Screate_simple(1, &n, nullptr));
+    write_raw_attr(obj, name, string_type().get(), space.get(), texts.data());
+  }
+}
+
+AttrValue read_attr(hid_t obj, const std::string& name, const std::string& where) {
+  std::lock_guard lock(h5_lock());
+  const std::string what = fmt::format("{}: attribute '{}'", where, name);
+  Handle attr(check(H5Aopen(obj, name.c_str(), H5P_DEFAULT), what));
+  Handle type(check(H5Aget_type(attr.get()), what));
+  Handle space(check(H5Aget_space(attr.get()), what));
+  const hssize_t count = H5Sget_simple_extent_npoints(space.get());
+  const bool scalar = H5Sget_simple_extent_type(space.get()) == H5S_SCALAR;
+  switch (H5Tget_class(type.get())) {
+    case H5T_INTEGER: {
+      std::vector<std::int64_t> values(static_cast<size_t>(std::max<hssize_t>(count, 1)));
+      check_status(H5Aread(attr.get(), H5T_NATIVE_INT64, values.data()), what);
+      return values.at(0);
+    }
+    case H5T_FLOAT: {
+      std::vector<double> values(static_cast<size_t>(std::max<hssize_t>(count, 1)));
+      check_status(H5Aread(attr.get(), H5T_NATIVE_DOUBLE, values.data()), what);
+      return values.at(0);
+    }
+    case H5T_STRING: {
+      if (H5Tis_variable_str(type.get()) <= 0) {
+        std::string fixed(H5Tget_size(type.get()) * static_cast<size_t>(count), '\0');
+        check_status(H5Aread(attr.get(), type.get(), fixed.data()), what);
+        return std::string(fixed.c_str());
+      }
+      std::vector<char*> texts(static_cast<size_t>(count), nullptr);
+      Handle mem = string_type();
+      check_status(H5Aread(attr.get(), mem.get(), texts.data()), what);
+      std::vector<std::string> list;
+      for (char* text : texts) list.emplace_back(text != nullptr ? text : "");
+      H5Dvlen_reclaim(mem.get(), space.get(), H5P_DEFAULT, texts.data());
+      if (scalar) return list.at(0);
+      return list;
+    }
+    default:
+      throw Error(what + ": unsupported attribute type");
+  }
+}
+
+}  // namespace facet::h5

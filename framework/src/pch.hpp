@@ -1,0 +1,9 @@
+// Heavy headers compiled once for every target (see facet_use_pch).
+#pragma once
+#include <torch/torch.h>
+#include <fmt/format.h>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>

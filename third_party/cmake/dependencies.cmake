@@ -1,0 +1,37 @@
+# Finds facet's dependencies (Debian packages, see ../debian-packages.txt).
+# The official LibTorch distribution (CUDA) works too:
+#   cmake -B build -DCMAKE_PREFIX_PATH=/path/to/libtorch
+
+find_package(Torch REQUIRED)
+find_package(yaml-cpp REQUIRED)
+find_package(Boost 1.71 REQUIRED COMPONENTS program_options)
+find_package(HDF5 REQUIRED COMPONENTS C)
+find_package(fmt REQUIRED)
+find_package(OpenSSL REQUIRED)
+find_package(Threads REQUIRED)
+
+# Debian splits OpenCV into per-module packages without the CMake config;
+# fall back to the plain libraries when OpenCVConfig.cmake is absent.
+find_package(OpenCV QUIET COMPONENTS core imgproc imgcodecs)
+if(NOT TARGET facet_opencv)
+  add_library(facet_opencv INTERFACE)
+  if(OpenCV_FOUND)
+    target_link_libraries(facet_opencv INTERFACE ${OpenCV_LIBS})
+    target_include_directories(facet_opencv INTERFACE ${OpenCV_INCLUDE_DIRS})
+  else()
+    find_path(FACET_OPENCV_INCLUDE opencv2/core.hpp PATH_SUFFIXES opencv4 REQUIRED)
+    foreach(module core imgproc imgcodecs)
+      find_library(FACET_OPENCV_${module} opencv_${module} REQUIRED)
+      target_link_libraries(facet_opencv INTERFACE ${FACET_OPENCV_${module}})
+    endforeach()
+    target_include_directories(facet_opencv INTERFACE ${FACET_OPENCV_INCLUDE})
+  endif()
+endif()
+
+# HDF5 as one imported target.
+if(NOT TARGET facet_hdf5)
+  add_library(facet_hdf5 INTERFACE)
+  target_include_directories(facet_hdf5 INTERFACE ${HDF5_INCLUDE_DIRS})
+  target_link_libraries(facet_hdf5 INTERFACE ${HDF5_C_LIBRARIES})
+  target_compile_definitions(facet_hdf5 INTERFACE ${HDF5_DEFINITIONS})
+endif()
