@@ -20,7 +20,8 @@
 #include "facet/params.hpp"
 #include "facet/step.hpp"
 
-namespace facet::plugin_detail __attribute__((visibility("hidden"))) {
+namespace facet {
+namespace plugin_detail __attribute__((visibility("hidden"))) {
 
 // Hidden, so every plugin library holds its own list.
 inline std::vector<StepFactory>& registry() {
@@ -35,7 +36,8 @@ struct Registrar {
 inline std::uint32_t abi_version() { return FACET_SDK_ABI_VERSION; }
 inline const std::vector<StepFactory>* step_factories() { return &registry(); }
 
-}  // namespace facet::plugin_detail
+}  // namespace plugin_detail
+}  // namespace facet
 
 BOOST_DLL_ALIAS(facet::plugin_detail::abi_version, facet_plugin_abi)
 BOOST_DLL_ALIAS(facet::plugin_detail::step_factories, facet_plugin_steps)
