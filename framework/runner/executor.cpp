@@ -152,6 +152,29 @@ void check_outputs(const StepConfig& step, const Artifacts& outputs) {
 
 }  // namespace
 
+Artifacts run_step(const StepRun& run, const Artifacts& inputs, const fs::path& file, RunLog& log,
+                   std::map<std::string, double>* metrics) {
+  const StepConfig& s = run.step;
+  ArtifactFileWriter writer(file);
+  RunContext ctx(s, run.seed, run.device, run.threads, run.run_dir, log, writer);
+  torch::manual_seed(run.seed);
+  auto step = s.step->factory();
+  Artifacts outputs = step->run(inputs, s.params, ctx);
+  ctx.check_cancelled();
+  check_outputs(s, outputs);
+  for (const auto& [name, artifact] : outputs) writer.write(name, artifact);
+  outputs.clear();
+  writer.set_file_attr("facet_format", std::string(kCacheFormat));
+  writer.set_file_attr("facet_format_version", kCacheFormatVersion);
+  writer.set_file_attr("key", run.key);
+  writer.set_file_attr("step", s.step->info.name);
+  writer.set_file_attr("step_version", s.step->info.version);
+  for (const auto& [name, value] : ctx.metrics()) writer.set_file_attr(kMetricPrefix + name, value);
+  writer.commit();
+  if (metrics != nullptr) *metrics = ctx.metrics();
+  return read_artifact_file(file);
+}
+
 int execute(const Pipeline& p, const RunOptions& options, RunLog& log) {
   check_step_ids(p, options);
   const std::set<std::string> needed = options.until.empty() ? std::set<std::string>() : needed_for(p, options.until);
@@ -219,26 +242,10 @@ int execute(const Pipeline& p, const RunOptions& options, RunLog& log) {
       for (const auto& [port, in] : s.inputs) inputs[port] = results.at(in.step).at(in.output);
       const fs::path final_path = options.no_cache ? scratch / fmt::format("{}.h5", s.id)
                                                    : cache.path_for(s.step->info.name, keys[s.id]);
-      ArtifactFileWriter writer(final_path);
-      RunContext ctx(s, seeds[s.id], device, threads, run_dir, log, writer);
       log.write(LogLevel::Info, s.id, fmt::format("running {} {}", s.step->info.name, s.step->info.version));
-      torch::manual_seed(seeds[s.id]);
-      auto step = s.step->factory();
-      Artifacts outputs = step->run(inputs, s.params, ctx);
-      ctx.check_cancelled();
-      check_outputs(s, outputs);
-      for (const auto& [name, artifact] : outputs) writer.write(name, artifact);
-      outputs.clear();
-      writer.set_file_attr("facet_format", std::string(kCacheFormat));
-      writer.set_file_attr("facet_format_version", kCacheFormatVersion);
-      writer.set_file_attr("key", keys[s.id]);
-      writer.set_file_attr("step", s.step->info.name);
-      writer.set_file_attr("step_version", s.step->info.version);
-      for (const auto& [name, value] : ctx.metrics()) writer.set_file_attr(kMetricPrefix + name, value);
-      writer.commit();
-      results[s.id] = read_artifact_file(final_path);
+      StepRun run{s, seeds[s.id], keys[s.id], device, threads, run_dir};
+      results[s.id] = run_step(run, inputs, final_path, log, &record.metrics);
       record.status = "ran";
-      record.metrics = ctx.metrics();
       record.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
       log.write(LogLevel::Info, s.id, fmt::format("done in {:.2f} s", record.seconds));
     } catch (const Cancelled&) {

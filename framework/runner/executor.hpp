@@ -2,7 +2,10 @@
 
 #include <filesystem>
 #include <set>
+#include <map>
 #include <string>
+
+#include <torch/types.h>
 
 #include "pipeline.hpp"
 #include "run_log.hpp"
@@ -23,6 +26,23 @@ constexpr int kExitOk = 0;
 constexpr int kExitStepFailed = 1;
 constexpr int kExitBadInput = 2;
 constexpr int kExitInterrupted = 130;
+
+/// One step execution: the validated step and what the runner derived for it.
+struct StepRun {
+  const StepConfig& step;
+  std::uint64_t seed = 0;
+  std::string key;  ///< cache key recorded in the output file
+  torch::Device device = torch::kCPU;
+  int threads = 1;
+  std::filesystem::path run_dir;
+};
+
+/// Runs one step and writes its outputs atomically to `file` as a cache
+/// entry; returns them as read back from that file (so fresh and cached
+/// results behave alike). Throws what the step throws, facet::Cancelled on
+/// Ctrl-C; nothing is left at `file` then.
+Artifacts run_step(const StepRun& run, const Artifacts& inputs, const std::filesystem::path& file, RunLog& log,
+                   std::map<std::string, double>* metrics = nullptr);
 
 /// Runs (or with dry_run, plans) a validated pipeline. Returns an exit code.
 int execute(const Pipeline& pipeline, const RunOptions& options, RunLog& log);

@@ -36,7 +36,7 @@ const std::vector<std::string> kStepKeys = {"uses", "with", "inputs"};
 /// Parses and validates; collects every error instead of stopping at the first.
 class Parser {
  public:
-  Parser(fs::path file, const PluginRegistry& registry) : file_(std::move(file)), registry_(registry) {}
+  Parser(fs::path file, const PluginRegistry* registry) : file_(std::move(file)), registry_(registry) {}
 
   Pipeline parse(const std::vector<std::string>& overrides) {
     YAML::Node root = load_document();
@@ -58,6 +58,22 @@ class Parser {
     if (errors_.empty()) order(p);
     if (!errors_.empty()) throw PipelineError(errors_);
     return p;
+  }
+
+  /// The `with:` mapping of one step, outside any pipeline.
+  Params parse_with(const RegisteredStep& step, const std::string& text) {
+    StepConfig cfg;
+    cfg.id = step.info.name;
+    cfg.step = &step;
+    YAML::Node with;
+    try {
+      with = YAML::Load(text);
+    } catch (const YAML::Exception& e) {
+      throw PipelineError({fmt::format("{}: error: YAML syntax: {}", file_.string(), e.msg)});
+    }
+    parse_params(with, "with", cfg);
+    if (!errors_.empty()) throw PipelineError(errors_);
+    return cfg.params;
   }
 
  private:
@@ -209,11 +225,11 @@ class Parser {
       return;
     }
     const auto name = scalar(uses, path + ".uses", "a step name");
-    cfg.step = registry_.find(name);
+    cfg.step = registry_->find(name);
     if (cfg.step == nullptr) {
       fail(where(uses, path + ".uses"),
-           fmt::format("unknown step '{}'{} (known steps: {})", name, did_you_mean(name, registry_.names()),
-                       join(registry_.names())));
+           fmt::format("unknown step '{}'{} (known steps: {})", name, did_you_mean(name, registry_->names()),
+                       join(registry_->names())));
       return;
     }
     parse_params(node["with"], path + ".with", cfg);
@@ -425,12 +441,19 @@ class Parser {
     auto start = std::find(trail.begin(), trail.end(), cur->id);
     std::vector<std::string> cycle(start, trail.end());
     std::reverse(cycle.begin(), cycle.end());  // data flows upstream -> downstream
+    // Start the cycle at the step that comes first in the file.
+    auto position = [&](const std::string& id) {
+      return std::find_if(p.steps.begin(), p.steps.end(), [&](const StepConfig& s) { return s.id == id; });
+    };
+    std::rotate(cycle.begin(), std::min_element(cycle.begin(), cycle.end(), [&](const auto& a, const auto& b) {
+                  return position(a) < position(b);
+                }), cycle.end());
     cycle.push_back(cycle.front());
     fail(p.find(cycle.front())->where, fmt::format("the steps form a cycle: {}", fmt::join(cycle, " -> ")));
   }
 
   fs::path file_;
-  const PluginRegistry& registry_;
+  const PluginRegistry* registry_;  // null when parsing a lone step
   std::map<std::string, std::string> overridden_;
   std::vector<std::string> errors_;
 };
@@ -439,7 +462,11 @@ class Parser {
 
 Pipeline load_pipeline(const fs::path& file, const std::vector<std::string>& overrides,
                        const PluginRegistry& registry) {
-  return Parser(file, registry).parse(overrides);
+  return Parser(file, &registry).parse(overrides);
+}
+
+Params parse_step_params(const RegisteredStep& step, const std::string& with_yaml) {
+  return Parser("<with>", nullptr).parse_with(step, with_yaml);
 }
 
 std::string resolved_yaml(const Pipeline& p) {

@@ -55,6 +55,10 @@ class PipelineError : public Error {
 Pipeline load_pipeline(const std::filesystem::path& file, const std::vector<std::string>& overrides,
                        const PluginRegistry& registry);
 
+/// Parameters of one step from a YAML `with:` mapping ("{count: 10}"),
+/// validated and completed with defaults exactly as in a pipeline.
+Params parse_step_params(const RegisteredStep& step, const std::string& with_yaml);
+
 /// The fully resolved pipeline as YAML (all parameters, defaults included).
 std::string resolved_yaml(const Pipeline& pipeline);
 

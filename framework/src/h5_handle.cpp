@@ -8,6 +8,9 @@ namespace facet::h5 {
 
 std::recursive_mutex& h5_lock() {
   static std::recursive_mutex mutex;
+  // HDF5 errors become facet::Error messages (see check), not stack dumps on stderr.
+  static const bool silenced = H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr) >= 0;
+  (void)silenced;
   return mutex;
 }
 
@@ -40,10 +43,10 @@ Handle::~Handle() {
 }
 
 namespace {
-// Collects the innermost HDF5 error message, for a readable one-liner.
-herr_t walk_error(unsigned n, const H5E_error2_t* err, void* data) {
+// Keeps the innermost (most specific) HDF5 error message, for a readable one-liner.
+herr_t walk_error(unsigned, const H5E_error2_t* err, void* data) {
   auto* out = static_cast<std::string*>(data);
-  if (n == 0 && err->desc != nullptr) *out = err->desc;
+  if (err->desc != nullptr && err->desc[0] != '\0') *out = err->desc;
   return 0;
 }
 std::string last_error() {
@@ -130,11 +133,13 @@ void write_attr(hid_t obj, const std::string& name, const AttrValue& value) {
     write_raw_attr(obj, name, string_type().get(), scalar.get(), &text);
   } else {
     const auto& list = std::get<std::vector<std::string>>(value);
-    std::vector<const char*> texts;
+    std::vector<const char*> texts{nullptr};  // HDF5 wants a buffer even for an empty list
+    texts.clear();
     for (const auto& item : list) texts.push_back(item.c_str());
     const hsize_t n = list.size();
     Handle space(H5Screate_simple(1, &n, nullptr));
-    write_raw_attr(obj, name, string_type().get(), space.get(), texts.data());
+    const char* none = "";
+    write_raw_attr(obj, name, string_type().get(), space.get(), texts.empty() ? &none : texts.data());
   }
 }
 
@@ -163,6 +168,7 @@ AttrValue read_attr(hid_t obj, const std::string& name, const std::string& where
         check_status(H5Aread(attr.get(), type.get(), fixed.data()), what);
         return std::string(fixed.c_str());
       }
+      if (!scalar && count == 0) return std::vector<std::string>{};
       std::vector<char*> texts(static_cast<size_t>(count), nullptr);
       Handle mem = string_type();
       check_status(H5Aread(attr.get(), mem.get(), texts.data()), what);

@@ -12,7 +12,7 @@ enum Attr : int {
   kFlash = 22, kSoftLighting = 23, kRecedingHairline = 28, kBangs = 29, kNarrowEyes = 36, kEyesOpen = 37,
   kMouthClosed = 41, kMouthSlightlyOpen = 42, kMouthWideOpen = 43, kTeethNotVisible = 44, kNoBeard = 45,
   kGoatee = 46, kWearingHat = 49, kOvalFace = 50, kSquareFace = 51, kRoundFace = 52, kColorPhoto = 53,
-  kGrayHair = 58, kPaleSkin = 63, kFiveOClockShadow = 64, kWearingLipstick = 66, kWearingEarrings = 70,
+  kGrayHair = 58, kShinySkin = 62, kPaleSkin = 63, kFiveOClockShadow = 64, kWearingLipstick = 66, kWearingEarrings = 70,
 };
 constexpr int kNumAttributes = 73;
 constexpr double kPaleThreshold = 0.575;  // skin tone above which a person is "Pale Skin"
@@ -82,7 +82,7 @@ void fill_scores(const Person& person, const FaceState& s, double label_noise, R
     scores[a] = static_cast<float>(bias + rng.normal());
   }
   // Members of rendered groups that are never drawn: always negative.
-  for (int a : {kRecedingHairline, kTeethNotVisible}) scores[a] = static_cast<float>(-rng.uniform(0.3, 1.5));
+  for (int a : {kRecedingHairline, kTeethNotVisible, kShinySkin}) scores[a] = static_cast<float>(-rng.uniform(0.3, 1.5));
 
   auto set = [&](int attr, bool present, double magnitude) {
     if (rng.chance(label_noise)) {

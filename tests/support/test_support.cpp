@@ -1,0 +1,79 @@
+#include "test_support.hpp"
+
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+#include <hdf5.h>
+
+#include "pipeline.hpp"
+
+namespace facet::test {
+
+const PluginRegistry& registry() {
+  static const PluginRegistry loaded = [] {
+    H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+    PluginRegistry r;
+    r.load_dirs({FACET_PLUGIN_DIR});
+    return r;
+  }();
+  return loaded;
+}
+
+fs::path temp_dir(const std::string& name) {
+  const fs::path dir = fs::path(FACET_TEST_TMP) / name;
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  return dir;
+}
+
+Artifacts run_step(const std::string& name, const Artifacts& inputs, const std::string& with_yaml,
+                   std::uint64_t seed) {
+  const RegisteredStep* step = registry().find(name);
+  if (step == nullptr) throw Error("test: no step " + name);
+  StepConfig config;
+  config.id = name;
+  config.step = step;
+  config.params = parse_step_params(*step, with_yaml);
+  static int counter = 0;
+  const fs::path dir = temp_dir("steps/" + name + "-" + std::to_string(++counter));
+  static RunLog log;
+  StepRun run{config, seed, "test", torch::kCPU, 2, dir};
+  return facet::run_step(run, inputs, dir / "outputs.h5", log);
+}
+
+CommandResult run_command(const std::string& command, const fs::path& cwd) {
+  const std::string full = "cd '" + cwd.string() + "' && " + command + " 2>&1";
+  CommandResult result;
+  FILE* pipe = ::popen(full.c_str(), "r");
+  if (pipe == nullptr) return result;
+  std::array<char, 4096> buffer{};
+  size_t n = 0;
+  while ((n = std::fread(buffer.data(), 1, buffer.size(), pipe)) > 0) result.output.append(buffer.data(), n);
+  const int status = ::pclose(pipe);
+  result.status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return result;
+}
+
+CommandResult run_runner(const std::string& args, const fs::path& cwd) {
+  return run_command(std::string("'") + FACET_RUNNER + "' " + args, cwd);
+}
+
+std::string read_text(const fs::path& file) {
+  std::ifstream in(file);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+void write_text(const fs::path& file, const std::string& text) {
+  fs::create_directories(file.parent_path());
+  std::ofstream(file) << text;
+}
+
+fs::path source_path(const std::string& relative) { return fs::path(FACET_SOURCE_DIR) / relative; }
+
+}  // namespace facet::test

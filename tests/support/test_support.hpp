@@ -1,0 +1,45 @@
+#pragma once
+
+// Shared helpers: tests load steps through the real plugin registry, run
+// them the way the runner does, and run the real `runner` binary.
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+
+#include "executor.hpp"
+#include "facet/artifact.hpp"
+#include "plugin_registry.hpp"
+
+namespace facet::test {
+
+namespace fs = std::filesystem;
+
+/// The plugins of this build tree, loaded once.
+const PluginRegistry& registry();
+
+/// A fresh, empty folder for one test.
+fs::path temp_dir(const std::string& name);
+
+/// Runs step `name` from its plugin with parameters from a YAML `with:`
+/// mapping, like the runner does; outputs come back read from their file.
+Artifacts run_step(const std::string& name, const Artifacts& inputs, const std::string& with_yaml = "{}",
+                   std::uint64_t seed = 1);
+
+/// Output (stdout and stderr together) and exit status of a command.
+struct CommandResult {
+  int status = -1;
+  std::string output;
+};
+/// Runs a shell command in `cwd`.
+CommandResult run_command(const std::string& command, const fs::path& cwd);
+/// Runs the real runner binary with `args` in `cwd`.
+CommandResult run_runner(const std::string& args, const fs::path& cwd);
+
+std::string read_text(const fs::path& file);
+void write_text(const fs::path& file, const std::string& text);
+
+/// Path of a file in the source tree.
+fs::path source_path(const std::string& relative);
+
+}  // namespace facet::test
