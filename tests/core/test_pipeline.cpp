@@ -112,7 +112,7 @@ TEST_CASE("every problem is reported at once", "[pipeline][errors]") {
                     Catch::Contains("parameter 'size'") && Catch::Contains("unknown step 'nothing'"));
 }
 
-TEST_CASE("--set errors point at the override", "[pipeline][errors]") {
+TEST_CASE("overrides from --set: errors point at the override", "[pipeline][errors]") {
   CHECK_THAT(errors_of(kGood, {"steps.faces.with.count=-1"}),
              Catch::Contains("--set steps.faces.with.count=-1: error: step 'faces' (synthfaces): parameter 'count'"));
   CHECK_THAT(errors_of(kGood, {"steps.faces.with.colour=red"}),

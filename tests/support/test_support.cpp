@@ -1,6 +1,7 @@
 #include "test_support.hpp"
 
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <array>
 #include <cstdio>
@@ -38,8 +39,8 @@ Artifacts run_step(const std::string& name, const Artifacts& inputs, const std::
   config.id = name;
   config.step = step;
   config.params = parse_step_params(*step, with_yaml);
-  static int counter = 0;
-  const fs::path dir = temp_dir("steps/" + name + "-" + std::to_string(++counter));
+  static int counter = 0;  // ctest runs test cases as parallel processes: the pid keeps folders apart
+  const fs::path dir = temp_dir("steps/" + name + "-" + std::to_string(::getpid()) + "-" + std::to_string(++counter));
   static RunLog log;
   StepRun run{config, seed, "test", torch::kCPU, 2, dir};
   return facet::run_step(run, inputs, dir / "outputs.h5", log);
