@@ -45,5 +45,7 @@ class Cache {
 constexpr const char* kCacheFormat = "facet-cache";
 constexpr std::int64_t kCacheFormatVersion = 1;
 constexpr const char* kMetricPrefix = "metric:";
+/// Group of a cache entry that holds the files a step saved for the run folder.
+constexpr const char* kFilesGroup = "_files";
 
 }  // namespace facet

@@ -49,6 +49,14 @@ class RunContext final : public Context {
     return std::make_unique<TerminalProgress>(log_, step_.id, label, total, unit);
   }
   bool cancelled() const override { return cancel_flag().load(); }
+  void save_file(const std::string& name, const std::string& bytes) override {
+    if (name.empty() || name.find('/') != std::string::npos || name[0] == '.') {
+      throw Error(fmt::format("step '{}': file name '{}' must be a plain name", step_.id, name));
+    }
+    files_.set(name, torch::from_blob(const_cast<char*>(bytes.data()), {static_cast<std::int64_t>(bytes.size())},
+                                      torch::kUInt8).clone());
+  }
+  const Artifact& files() const { return files_; }
   std::unique_ptr<RowWriter> create_rows(const std::string& output, const std::string& tensor,
                                          std::vector<std::int64_t> shape, torch::ScalarType dtype) override {
     return writer_.create_rows(output, tensor, std::move(shape), dtype);
@@ -64,6 +72,7 @@ class RunContext final : public Context {
   RunLog& log_;
   ArtifactFileWriter& writer_;
   std::map<std::string, double> metrics_;
+  Artifact files_;
 };
 
 struct StepRecord {
@@ -132,6 +141,18 @@ void check_step_ids(const Pipeline& p, const RunOptions& options) {
   for (const auto& id : options.rerun) check(id, "--rerun");
 }
 
+/// Writes the files a step saved (ctx.save_file) to <run folder>/<step id>/.
+void export_files(const Artifacts& outputs, const fs::path& dir) {
+  auto it = outputs.find(kFilesGroup);
+  if (it == outputs.end()) return;
+  fs::create_directories(dir);
+  for (const auto& name : it->second.tensor_names()) {
+    const auto bytes = it->second.get(name);
+    std::ofstream(dir / name, std::ios::binary)
+        .write(static_cast<const char*>(bytes.data_ptr()), static_cast<std::streamsize>(bytes.numel()));
+  }
+}
+
 /// Checks a step kept its output contract (a plugin bug otherwise).
 void check_outputs(const StepConfig& step, const Artifacts& outputs) {
   for (const auto& port : step.step->info.outputs) {
@@ -164,6 +185,7 @@ Artifacts run_step(const StepRun& run, const Artifacts& inputs, const fs::path& 
   check_outputs(s, outputs);
   for (const auto& [name, artifact] : outputs) writer.write(name, artifact);
   outputs.clear();
+  if (!ctx.files().tensor_names().empty()) writer.write(kFilesGroup, ctx.files());
   writer.set_file_attr("facet_format", std::string(kCacheFormat));
   writer.set_file_attr("facet_format_version", kCacheFormatVersion);
   writer.set_file_attr("key", run.key);
@@ -234,6 +256,7 @@ int execute(const Pipeline& p, const RunOptions& options, RunLog& log) {
           record.status = "cached";
           record.metrics = std::move(hit->metrics);
           log.write(LogLevel::Info, s.id, fmt::format("cached ({})", cache.path_for(s.step->info.name, keys[s.id]).string()));
+          export_files(results[s.id], run_dir / s.id);
           continue;
         }
         if (!problem.empty()) log.write(LogLevel::Warning, s.id, problem);
@@ -245,6 +268,7 @@ int execute(const Pipeline& p, const RunOptions& options, RunLog& log) {
       log.write(LogLevel::Info, s.id, fmt::format("running {} {}", s.step->info.name, s.step->info.version));
       StepRun run{s, seeds[s.id], keys[s.id], device, threads, run_dir};
       results[s.id] = run_step(run, inputs, final_path, log, &record.metrics);
+      export_files(results[s.id], run_dir / s.id);
       record.status = "ran";
       record.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
       log.write(LogLevel::Info, s.id, fmt::format("done in {:.2f} s", record.seconds));
@@ -256,7 +280,11 @@ int execute(const Pipeline& p, const RunOptions& options, RunLog& log) {
       break;
     } catch (const std::exception& e) {
       record.status = "failed";
-      log.write(LogLevel::Error, s.id, fmt::format("step '{}' ({}) failed: {}", s.id, s.step->info.name, e.what()));
+      // LibTorch errors carry a backtrace: the message for the user is its first part.
+      const auto* torch_error = dynamic_cast<const c10::Error*>(&e);
+      const std::string message = torch_error != nullptr ? torch_error->what_without_backtrace() : e.what();
+      log.write(LogLevel::Error, s.id, fmt::format("step '{}' ({}) failed: {}", s.id, s.step->info.name, message));
+      if (torch_error != nullptr) log.write(LogLevel::Debug, s.id, torch_error->what());
       if (const auto* fe = dynamic_cast<const Error*>(&e); fe != nullptr && !fe->detail().empty()) {
         log.write(LogLevel::Debug, s.id, fe->detail());
       }

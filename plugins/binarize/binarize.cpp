@@ -40,7 +40,7 @@ class Binarize final : public facet::Step {
  public:
   facet::StepInfo info() const override {
     return {"binarize",
-            "1.0",
+            "1.1",
             "Attribute scores to labels by sign: 73 binary heads or 42 mutually exclusive group heads",
             "labels",
             {ParamSpec::choice("mode", "binary", {"binary", "grouped"},
@@ -50,7 +50,7 @@ class Binarize final : public facet::Step {
                  .range(0.0, std::nullopt)},
             {{"attributes", "scores [N, A] float32 with attribute 'attribute_names'"}},
             {{"labels", "labels [N, H] int64 (-1 unknown), num_classes [H]; head_names, class_names; "
-                        "person and image_id passed through when present"}}};
+                        "person, image_id and rendered_attributes passed through when present"}}};
   }
 
   Artifacts run(const Artifacts& inputs, const facet::Params& params, facet::Context& ctx) override {
@@ -119,6 +119,7 @@ class Binarize final : public facet::Step {
     result.set_attr("head_names", head_names);
     result.set_attr("class_names", class_names);
     result.set_attr("attribute_names", names);
+    if (in.has_attr("rendered_attributes")) result.set_attr("rendered_attributes", in.attr_strings("rendered_attributes"));
     return {{"labels", result}};
   }
 

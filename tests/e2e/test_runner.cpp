@@ -10,6 +10,7 @@
 #include <torch/torch.h>
 
 #include "facet/artifact_file.hpp"
+#include "facet/export.hpp"
 #include "test_support.hpp"
 
 using namespace facet;
@@ -62,13 +63,18 @@ TEST_CASE("runner: smoke twice, the second run all cached with identical outputs
   CHECK_THAT(test::read_text(run_dir / "pipeline.yaml"), Catch::Contains("label_noise: 0.01"));
   CHECK_THAT(test::read_text(run_dir / "run.log"), Catch::Contains("[labels] running binarize"));
   const auto entries = cache_files(dir / ".facet-cache");
-  CHECK(entries.size() == 3);
+  CHECK(entries.size() == 6);  // one per step
 
   const auto second = test::run_runner(kSmoke, dir);
   INFO(second.output);
   REQUIRE(second.status == 0);
-  CHECK_THAT(second.output, Catch::Contains("[faces] cached") && Catch::Contains("[labels] cached") &&
-                                Catch::Contains("[split] cached"));
+  for (const auto* id : {"faces", "labels", "split", "backbone", "fc7", "evaluation"}) {
+    CHECK_THAT(second.output, Catch::Contains(std::string("[") + id + "] cached"));
+  }
+  // Files a step saved reach every run folder, the cached run's too.
+  for (const auto& run : fs::directory_iterator(dir / "runs" / "smoke")) {
+    CHECK_THAT(test::read_text(run.path() / "evaluation" / "evaluation.md"), Catch::Contains("# Evaluation on the test split"));
+  }
   CHECK_THAT(second.output, !Catch::Contains("running"));
   CHECK(cache_files(dir / ".facet-cache") == entries);
 
@@ -78,6 +84,7 @@ TEST_CASE("runner: smoke twice, the second run all cached with identical outputs
   const auto again = cache_files(dir / "other-cache");
   REQUIRE(again.size() == entries.size());
   for (size_t i = 0; i < entries.size(); ++i) {
+    INFO(entries[i].filename());
     CHECK(entries[i].filename() == again[i].filename());
     CHECK(same_contents(entries[i], again[i]));
   }
@@ -144,7 +151,7 @@ TEST_CASE("runner: plugins and describe", "[runner]") {
   r = test::run_runner("plugins --plugin-path " + mixed.string(), dir);
   CHECK(r.status == 1);
   CHECK_THAT(r.output, Catch::Contains("error: " + (mixed / "libabi_mismatch_plugin.so").string() +
-                                       ": built against facet SDK ABI 999, this runner has ABI 1; rebuild the plugin"));
+                                       ": built against facet SDK ABI 999, this runner has ABI " + std::to_string(FACET_SDK_ABI_VERSION) + "; rebuild the plugin"));
   CHECK_THAT(r.output, Catch::Contains("warning: " + (mixed / "libnot_a_plugin.so").string() + ": not a facet plugin"));
   CHECK_THAT(r.output, Catch::Contains("synthfaces"));
 }

@@ -75,6 +75,11 @@ class FACET_API Context {
   virtual std::unique_ptr<ProgressBar> progress(const std::string& label, std::int64_t total,
                                                 const std::string& unit) = 0;
 
+  /// A file for the run folder (a table, a figure): kept with the step's
+  /// cache entry and written to <run folder>/<step id>/<name> on every run,
+  /// cached or not.
+  virtual void save_file(const std::string& name, const std::string& bytes) = 0;
+
   /// True once Ctrl-C was pressed.
   virtual bool cancelled() const = 0;
   /// Throws facet::Cancelled once Ctrl-C was pressed.

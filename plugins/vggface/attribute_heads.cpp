@@ -1,0 +1,90 @@
+#include "attribute_heads.hpp"
+
+#include <numeric>
+
+#include "facet/errors.hpp"
+
+namespace vggface {
+
+void AttributeHeadsOptions::save(facet::Artifact& a) const {
+  a.set_attr("heads_in_features", in_features());
+  std::vector<std::string> classes, shared;
+  for (auto c : num_classes()) classes.push_back(std::to_string(c));
+  for (auto w : shared_fc()) shared.push_back(std::to_string(w));
+  a.set_attr("heads_num_classes", classes);
+  a.set_attr("heads_shared_fc", shared);
+  a.set_attr("heads_dropout", dropout());
+}
+
+AttributeHeadsOptions AttributeHeadsOptions::load(const facet::Artifact& a) {
+  std::vector<std::int64_t> classes, shared;
+  for (const auto& c : a.attr_strings("heads_num_classes")) classes.push_back(std::stoll(c));
+  for (const auto& w : a.attr_strings("heads_shared_fc")) shared.push_back(std::stoll(w));
+  return AttributeHeadsOptions()
+      .in_features(a.attr_int("heads_in_features"))
+      .num_classes(classes)
+      .shared_fc(shared)
+      .dropout(a.attr_float("heads_dropout"));
+}
+
+AttributeHeadsImpl::AttributeHeadsImpl(const AttributeHeadsOptions& options) : options_(options) {
+  std::int64_t in = options.in_features();
+  shared_ = register_module("shared", torch::nn::ModuleList());
+  for (auto width : options.shared_fc()) {
+    shared_->push_back(torch::nn::Linear(in, width));
+    in = width;
+  }
+  const auto total = std::accumulate(options.num_classes().begin(), options.num_classes().end(), std::int64_t{0});
+  heads_ = register_module("heads", torch::nn::Linear(in, total));
+  dropout_ = register_module("dropout", torch::nn::Dropout(options.dropout()));
+}
+
+torch::Tensor AttributeHeadsImpl::forward(torch::Tensor x) {
+  for (const auto& layer : *shared_) x = dropout_->forward(torch::relu(layer->as<torch::nn::Linear>()->forward(x)));
+  return heads_->forward(x);
+}
+
+torch::Tensor masked_heads_loss(const torch::Tensor& logits, const torch::Tensor& labels,
+                                const std::vector<std::int64_t>& num_classes, const torch::Tensor& class_weights) {
+  auto total = torch::zeros({}, logits.options());
+  std::int64_t offset = 0;
+  for (size_t h = 0; h < num_classes.size(); ++h) {
+    const auto k = num_classes[h];
+    const auto target = labels.select(1, static_cast<std::int64_t>(h));
+    const auto known = target >= 0;
+    if (known.any().item<bool>()) {
+      const auto head_logits = logits.slice(1, offset, offset + k).index({known});
+      auto options = torch::nn::functional::CrossEntropyFuncOptions();
+      if (class_weights.defined()) options.weight(class_weights.slice(0, offset, offset + k));
+      total = total + torch::nn::functional::cross_entropy(head_logits, target.index({known}), options);
+    }
+    offset += k;
+  }
+  return total;
+}
+
+torch::Tensor predict_classes(const torch::Tensor& logits, const std::vector<std::int64_t>& num_classes) {
+  std::vector<torch::Tensor> columns;
+  std::int64_t offset = 0;
+  for (auto k : num_classes) {
+    columns.push_back(logits.slice(1, offset, offset + k).argmax(1));
+    offset += k;
+  }
+  return torch::stack(columns, 1);
+}
+
+torch::Tensor balanced_class_weights(const torch::Tensor& labels, const std::vector<std::int64_t>& num_classes) {
+  std::vector<torch::Tensor> weights;
+  for (size_t h = 0; h < num_classes.size(); ++h) {
+    const auto k = num_classes[h];
+    const auto target = labels.select(1, static_cast<std::int64_t>(h));
+    const auto known = target.index({target >= 0});
+    const auto counts = torch::bincount(known, {}, k).to(torch::kFloat32);
+    const double n = static_cast<double>(known.numel());
+    // Classes never seen get weight 1: they cannot contribute to the loss anyway.
+    weights.push_back(torch::where(counts > 0, n / (static_cast<double>(k) * counts), torch::ones_like(counts)));
+  }
+  return torch::cat(weights);
+}
+
+}  // namespace vggface

@@ -1,0 +1,88 @@
+#include <catch2/catch.hpp>
+#include <torch/torch.h>
+
+#include "attribute_heads.hpp"
+#include "test_support.hpp"
+#include "vgg_face.hpp"
+
+using namespace facet;
+using vggface::VggFace;
+using vggface::VggFaceOptions;
+
+TEST_CASE("vggface: layer shapes follow input size and width", "[vggface]") {
+  struct Case {
+    std::int64_t size;
+    double width;
+    std::int64_t conv1, conv5, fc;
+  };
+  for (const auto& c : {Case{32, 1.0, 64, 512, 4096}, Case{64, 0.125, 8, 64, 512}, Case{224, 0.25, 16, 128, 1024}}) {
+    INFO("input " << c.size << " width " << c.width);
+    VggFace net(VggFaceOptions().input_size(c.size).width(c.width).identities(2622));
+    net->eval();
+    torch::NoGradGuard no_grad;
+    const auto x = torch::randn({2, 3, c.size, c.size});
+    CHECK(net->forward(x, "conv1_2").sizes() == torch::IntArrayRef({2, c.conv1, c.size, c.size}));
+    CHECK(net->forward(x, "conv5_3").sizes() == torch::IntArrayRef({2, c.conv5, c.size / 16, c.size / 16}));
+    CHECK(net->forward(x, "fc7").sizes() == torch::IntArrayRef({2, c.fc}));
+    CHECK(net->forward(x, "fc8").sizes() == torch::IntArrayRef({2, 2622}));
+    const auto params = net->named_parameters();
+    CHECK(params["fc6.weight"].sizes() == torch::IntArrayRef({c.fc, c.conv5 * (c.size / 32) * (c.size / 32)}));
+  }
+  CHECK_THROWS_WITH(VggFace(VggFaceOptions().input_size(100)), Catch::Contains("multiple of 32"));
+}
+
+TEST_CASE("vggface: frozen layers keep their weights and batch statistics", "[vggface]") {
+  torch::manual_seed(1);
+  VggFace net(VggFaceOptions().input_size(32).width(0.0625).batch_norm(true));
+  net->set_trainable_from("conv5_1");
+  net->train();
+  std::map<std::string, torch::Tensor> snapshot;
+  for (const auto& p : net->named_parameters()) snapshot[p.key()] = p.value().clone();
+  for (const auto& b : net->named_buffers()) snapshot[b.key()] = b.value().clone();
+  std::vector<torch::Tensor> trainable;
+  for (const auto& p : net->parameters()) {
+    if (p.requires_grad()) trainable.push_back(p);
+  }
+  torch::optim::SGD sgd(trainable, torch::optim::SGDOptions(0.1).momentum(0.9).weight_decay(0.01));
+  for (int i = 0; i < 2; ++i) {
+    sgd.zero_grad();
+    net->forward(torch::randn({4, 3, 32, 32}), "fc7").pow(2).sum().backward();
+    sgd.step();
+  }
+  const auto params = net->named_parameters();
+  CHECK(torch::equal(params["conv1_1.weight"], snapshot["conv1_1.weight"]));
+  CHECK(torch::equal(params["conv4_3.bias"], snapshot["conv4_3.bias"]));
+  CHECK_FALSE(params["conv1_1.weight"].requires_grad());
+  CHECK_FALSE(torch::equal(params["conv5_1.weight"], snapshot["conv5_1.weight"]));
+  CHECK_FALSE(torch::equal(params["fc7.weight"], snapshot["fc7.weight"]));
+  const auto buffers = net->named_buffers();
+  CHECK(torch::equal(buffers["conv2_1_bn.running_mean"], snapshot["conv2_1_bn.running_mean"]));
+  CHECK_FALSE(torch::equal(buffers["conv5_2_bn.running_mean"], snapshot["conv5_2_bn.running_mean"]));
+  CHECK_THROWS_WITH(net->set_trainable_from("conv9_1"), Catch::Contains("names no layer"));
+}
+
+TEST_CASE("vggface: unknown labels add no loss and no gradient", "[vggface]") {
+  const std::vector<std::int64_t> classes{2, 3};
+  auto logits = torch::randn({4, 5}, torch::requires_grad());
+  const auto labels = torch::tensor({{1, 2}, {-1, 0}, {0, -1}, {-1, -1}}, torch::kInt64);
+  auto loss = vggface::masked_heads_loss(logits, labels, classes);
+  loss.backward();
+  // By hand: head 0 over rows 0 and 2, head 1 over rows 0 and 1.
+  namespace F = torch::nn::functional;
+  const auto l = logits.detach();
+  const auto expected = F::cross_entropy(torch::stack({l[0].slice(0, 0, 2), l[2].slice(0, 0, 2)}), torch::tensor({1, 0})) +
+                        F::cross_entropy(torch::stack({l[0].slice(0, 2, 5), l[1].slice(0, 2, 5)}), torch::tensor({2, 0}));
+  CHECK(loss.item<float>() == Approx(expected.item<float>()).epsilon(1e-5));
+  const auto g = logits.grad();
+  CHECK(g[3].abs().sum().item<float>() == 0.0f);             // a row with no known label
+  CHECK(g[1].slice(0, 0, 2).abs().sum().item<float>() == 0.0f);  // unknown for head 0
+  CHECK(g[2].slice(0, 2, 5).abs().sum().item<float>() == 0.0f);  // unknown for head 1
+  CHECK(g[0].abs().sum().item<float>() > 0.0f);
+}
+
+TEST_CASE("vggface: balanced class weights are n / (k n_c)", "[vggface]") {
+  const auto labels = torch::tensor({{0}, {0}, {0}, {1}, {-1}}, torch::kInt64);
+  const auto w = vggface::balanced_class_weights(labels, {2});
+  CHECK(w[0].item<float>() == Approx(4.0 / (2 * 3)));
+  CHECK(w[1].item<float>() == Approx(4.0 / (2 * 1)));
+}

@@ -1,0 +1,175 @@
+#include "trainer.hpp"
+
+#include <chrono>
+#include <cmath>
+
+#include "attribute_heads.hpp"
+#include "facet/errors.hpp"
+
+namespace vggface {
+
+using facet::ParamSpec;
+
+std::vector<ParamSpec> TrainOptions::specs(const TrainOptions& d) {
+  return {ParamSpec::choice("optimizer", d.optimizer, {"sgd", "adam"}, "sgd with momentum (the original solver) or adam"),
+          ParamSpec::real("lr", d.lr, "initial learning rate").range(0.0, 10.0),
+          ParamSpec::real("momentum", d.momentum, "SGD momentum").range(0.0, 1.0),
+          ParamSpec::real("weight_decay", d.weight_decay, "L2 weight decay on trainable parameters").range(0.0, 1.0),
+          ParamSpec::integer("epochs", d.epochs, "passes over the training split").range(1, 100000),
+          ParamSpec::integer("batch_size", d.batch_size, "images per step").range(1, 65536),
+          ParamSpec::choice("schedule", d.schedule, {"constant", "step", "cosine"}, "learning-rate schedule over epochs"),
+          ParamSpec::integer("step_epochs", d.step_epochs, "schedule step: epochs between decays").range(1, 100000),
+          ParamSpec::real("gamma", d.gamma, "schedule step: decay factor").range(0.0, 1.0),
+          ParamSpec::flag("balanced", d.balanced, "weight each class by n / (k n_c) in the loss (imbalanced attributes)")};
+}
+
+TrainOptions TrainOptions::from(const facet::Params& p) {
+  TrainOptions o;
+  o.optimizer = p.get_string("optimizer");
+  o.lr = p.get_float("lr");
+  o.momentum = p.get_float("momentum");
+  o.weight_decay = p.get_float("weight_decay");
+  o.epochs = p.get_int("epochs");
+  o.batch_size = p.get_int("batch_size");
+  o.schedule = p.get_string("schedule");
+  o.step_epochs = p.get_int("step_epochs");
+  o.gamma = p.get_float("gamma");
+  o.balanced = p.get_bool("balanced");
+  return o;
+}
+
+namespace {
+
+double lr_at(const TrainOptions& o, std::int64_t epoch) {
+  if (o.schedule == "step") return o.lr * std::pow(o.gamma, static_cast<double>(epoch / o.step_epochs));
+  if (o.schedule == "cosine") return 0.5 * o.lr * (1.0 + std::cos(M_PI * static_cast<double>(epoch) / static_cast<double>(o.epochs)));
+  return o.lr;
+}
+
+std::unique_ptr<torch::optim::Optimizer> make_optimizer(const std::vector<torch::Tensor>& params, const TrainOptions& o) {
+  if (o.optimizer == "adam") {
+    return std::make_unique<torch::optim::Adam>(params, torch::optim::AdamOptions(o.lr).weight_decay(o.weight_decay));
+  }
+  return std::make_unique<torch::optim::SGD>(
+      params, torch::optim::SGDOptions(o.lr).momentum(o.momentum).weight_decay(o.weight_decay));
+}
+
+void set_lr(torch::optim::Optimizer& optimizer, double lr) {
+  for (auto& group : optimizer.param_groups()) group.options().set_lr(lr);
+}
+
+/// Correct and known label counts per head, accumulated over batches.
+struct HeadCounts {
+  torch::Tensor correct, known;
+  void add(const torch::Tensor& predicted, const torch::Tensor& labels) {
+    const auto mask = labels >= 0;
+    const auto c = ((predicted == labels) & mask).sum(0).to(torch::kFloat64);
+    const auto k = mask.sum(0).to(torch::kFloat64);
+    correct = correct.defined() ? correct + c : c;
+    known = known.defined() ? known + k : k;
+  }
+  double mean_accuracy() const {
+    const auto has = known > 0;
+    return has.any().item<bool>() ? (correct.index({has}) / known.index({has})).mean().item<double>() : 0.0;
+  }
+};
+
+std::vector<torch::Tensor> snapshot(torch::nn::Module& model) {
+  std::vector<torch::Tensor> state;
+  for (const auto& p : model.parameters()) state.push_back(p.detach().clone());
+  for (const auto& b : model.buffers()) state.push_back(b.detach().clone());
+  return state;
+}
+
+void restore(torch::nn::Module& model, const std::vector<torch::Tensor>& state) {
+  torch::NoGradGuard no_grad;
+  size_t i = 0;
+  for (auto& p : model.parameters()) p.copy_(state[i++]);
+  for (auto& b : model.buffers()) b.copy_(state[i++]);
+}
+
+}  // namespace
+
+std::pair<double, double> evaluate_heads(const Forward& forward, const RowBatches& rows, const torch::Tensor& labels,
+                                         const std::vector<std::int64_t>& num_classes, std::int64_t batch_size,
+                                         std::mt19937_64& rng) {
+  torch::NoGradGuard no_grad;
+  HeadCounts counts;
+  double loss = 0;
+  std::int64_t batches = 0;
+  rows.for_each(batch_size, /*shuffle=*/false, rng, [&](const torch::Tensor& raw, const torch::Tensor& index) {
+    const auto logits = forward(raw, false);
+    const auto y = labels.index_select(0, index).to(logits.device());
+    loss += masked_heads_loss(logits, y, num_classes).item<double>();
+    counts.add(predict_classes(logits, num_classes).cpu(), y.cpu());
+    ++batches;
+  });
+  return {counts.mean_accuracy(), batches > 0 ? loss / static_cast<double>(batches) : 0.0};
+}
+
+std::vector<EpochRecord> train_heads(torch::nn::Module& model, const Forward& forward, const RowBatches& train,
+                                     const RowBatches& val, const torch::Tensor& labels,
+                                     const std::vector<std::int64_t>& num_classes, const TrainOptions& options,
+                                     std::mt19937_64& rng, facet::Context& ctx) {
+  std::vector<torch::Tensor> trainable;
+  for (const auto& p : model.parameters()) {
+    if (p.requires_grad()) trainable.push_back(p);
+  }
+  if (trainable.empty()) throw facet::Error("nothing to train: every parameter is frozen");
+  if (train.size() == 0) throw facet::Error("the training split is empty");
+  auto optimizer = make_optimizer(trainable, options);
+  torch::Tensor weights;
+  if (options.balanced) {
+    std::vector<std::int64_t> all;  // class weights from the training rows' labels
+    train.for_each(65536, false, rng, [&](const torch::Tensor&, const torch::Tensor& rows) {
+      for (std::int64_t i = 0; i < rows.numel(); ++i) all.push_back(rows[i].item<std::int64_t>());
+    });
+    weights = balanced_class_weights(labels.index_select(0, torch::tensor(all, torch::kInt64)), num_classes);
+  }
+
+  std::vector<EpochRecord> history;
+  std::vector<torch::Tensor> best;
+  double best_accuracy = -1;
+  const auto batches = (train.size() + options.batch_size - 1) / options.batch_size;
+  for (std::int64_t epoch = 0; epoch < options.epochs; ++epoch) {
+    const auto started = std::chrono::steady_clock::now();
+    EpochRecord record;
+    record.lr = lr_at(options, epoch);
+    set_lr(*optimizer, record.lr);
+    model.train();
+    HeadCounts counts;
+    double loss_sum = 0;
+    auto progress = ctx.progress(fmt::format("epoch {}/{}", epoch + 1, options.epochs), batches, "batches");
+    train.for_each(options.batch_size, /*shuffle=*/true, rng, [&](const torch::Tensor& raw, const torch::Tensor& index) {
+      optimizer->zero_grad();
+      const auto logits = forward(raw, true);
+      const auto y = labels.index_select(0, index).to(logits.device());
+      auto loss = masked_heads_loss(logits, y, num_classes, weights.defined() ? weights.to(logits.device()) : weights);
+      loss.backward();
+      optimizer->step();
+      loss_sum += loss.item<double>();
+      counts.add(predict_classes(logits.detach(), num_classes).cpu(), y.cpu());
+      progress->note(fmt::format("loss {:.3f}", loss.item<double>()));
+      progress->advance(1);
+    });
+    progress.reset();
+    record.train_loss = loss_sum / static_cast<double>(batches);
+    record.train_accuracy = counts.mean_accuracy();
+    model.eval();
+    std::tie(record.val_accuracy, record.val_loss) = evaluate_heads(forward, val, labels, num_classes, options.batch_size, rng);
+    record.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    ctx.info("epoch {}/{}: train loss {:.4f} acc {:.4f} | val loss {:.4f} acc {:.4f} | lr {:.2e} | {:.1f} s", epoch + 1,
+             options.epochs, record.train_loss, record.train_accuracy, record.val_loss, record.val_accuracy, record.lr,
+             record.seconds);
+    if (val.size() == 0 || record.val_accuracy > best_accuracy) {
+      best_accuracy = record.val_accuracy;
+      best = snapshot(model);
+    }
+    history.push_back(record);
+  }
+  restore(model, best);
+  model.eval();
+  return history;
+}
+
+}  // namespace vggface

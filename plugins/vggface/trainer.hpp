@@ -1,0 +1,52 @@
+#pragma once
+
+#include <functional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "batches.hpp"
+#include "facet/context.hpp"
+#include "facet/params.hpp"
+
+namespace vggface {
+
+/// Solver settings shared by the steps that train heads.
+struct TrainOptions {
+  std::string optimizer = "sgd";  ///< sgd (with momentum) or adam
+  double lr = 0.01, momentum = 0.9, weight_decay = 5e-4;
+  std::int64_t epochs = 10, batch_size = 64;
+  std::string schedule = "cosine";  ///< constant, step or cosine
+  std::int64_t step_epochs = 10;    ///< step: multiply by gamma every this many epochs
+  double gamma = 0.1;
+  bool balanced = false;  ///< per-class loss weights n / (k n_c), for imbalanced attributes
+
+  /// The parameter table entries of these settings, and reading them back.
+  static std::vector<facet::ParamSpec> specs(const TrainOptions& defaults);
+  static TrainOptions from(const facet::Params& params);
+};
+
+/// One epoch of training history.
+struct EpochRecord {
+  double train_loss = 0, train_accuracy = 0, val_loss = 0, val_accuracy = 0, lr = 0, seconds = 0;
+};
+
+/// Network output of one batch: raw stored rows in, head logits out.
+using Forward = std::function<torch::Tensor(const torch::Tensor& raw, bool training)>;
+
+/// Trains the trainable parameters of `model` with the masked sum of head
+/// cross-entropies, keeps the weights of the epoch with the best validation
+/// accuracy (mean over heads) and restores them at the end.
+std::vector<EpochRecord> train_heads(torch::nn::Module& model, const Forward& forward, const RowBatches& train,
+                                     const RowBatches& val, const torch::Tensor& labels,
+                                     const std::vector<std::int64_t>& num_classes, const TrainOptions& options,
+                                     std::mt19937_64& rng, facet::Context& ctx);
+
+/// Mean over heads of the accuracy on known labels, and the loss, of `rows`.
+std::pair<double, double> evaluate_heads(const Forward& forward, const RowBatches& rows, const torch::Tensor& labels,
+                                         const std::vector<std::int64_t>& num_classes, std::int64_t batch_size,
+                                         std::mt19937_64& rng);
+
+}  // namespace vggface

@@ -1,0 +1,156 @@
+// vggface: fine-tunes the VGG-Face CNN with fc8 replaced by attribute heads.
+#include <random>
+
+#include <facet/module_artifact.hpp>
+#include <facet/plugin.hpp>
+
+#include "attribute_net.hpp"
+#include "trainer.hpp"
+
+namespace {
+
+using facet::Artifact;
+using facet::Artifacts;
+using facet::ParamSpec;
+
+std::vector<std::int64_t> to_vector(const torch::Tensor& t) {
+  const auto c = t.to(torch::kInt64).contiguous();
+  return {c.data_ptr<std::int64_t>(), c.data_ptr<std::int64_t>() + c.numel()};
+}
+
+std::vector<std::string> trainable_choices() {
+  std::vector<std::string> names{"all"};
+  for (const auto& n : vggface::layer_names()) {
+    if (n != "fc8") names.push_back(n);
+  }
+  names.push_back("heads");
+  return names;
+}
+
+class VggFaceStep final : public facet::Step {
+ public:
+  facet::StepInfo info() const override {
+    vggface::TrainOptions defaults;
+    defaults.lr = 0.01;
+    defaults.epochs = 10;
+    std::vector<ParamSpec> params = {
+        ParamSpec::integer("input_size", 224, "network input in pixels (a multiple of 32); images are resized to it")
+            .range(32, 1024),
+        ParamSpec::real("width", 1.0, "layer width multiplier (1.0: VGG-16's 64..512 channels, 4096-wide fc6/fc7)")
+            .range(0.01, 4.0),
+        ParamSpec::flag("batch_norm", false, "batch normalisation after each convolution (not in VGG-Face)"),
+        ParamSpec::real("dropout", 0.5, "dropout after fc6, fc7 and shared layers").range(0.0, 0.95),
+        ParamSpec::choice("trainable_from", "all", trainable_choices(),
+                          "first trainable layer: every layer before it is frozen (no gradients, no weight decay, "
+                          "fixed batch statistics)"),
+        ParamSpec::int_list("shared_fc", {}, "widths of shared fully connected layers between fc7 and the heads")
+            .range(1, 1e6),
+        ParamSpec::choice("preprocessing", "unit", {"unit", "vggface"},
+                          "unit: RGB to [-1, 1]; vggface: BGR minus VGG-Face's mean pixel (for imported weights)"),
+        ParamSpec::flag("augment", true, "random crops and horizontal flips while training")};
+    for (auto& spec : vggface::TrainOptions::specs(defaults)) params.push_back(std::move(spec));
+    return {"vggface",
+            "1.0",
+            "Fine-tunes a VGG-Face CNN whose fc8 is replaced by per-attribute softmax heads",
+            "classifier",
+            params,
+            {{"images", "images [N, 3, S, S] uint8"},
+             {"labels", "labels [N, H] int64 (-1 unknown) and num_classes [H] (from binarize)"},
+             {"split", "train and val row indices (from split)"},
+             {"weights", "a vggface model artifact to start from (its backbone)", /*optional=*/true}},
+            {{"model", "the trained network's weights and architecture (best validation epoch)"},
+             {"history", "per epoch: train_loss, train_accuracy, val_loss, val_accuracy, lr"}}};
+  }
+
+  Artifacts run(const Artifacts& inputs, const facet::Params& params, facet::Context& ctx) override {
+    const Artifact& images = inputs.at("images");
+    const Artifact& labels_in = inputs.at("labels");
+    const Artifact& split = inputs.at("split");
+    const auto labels = labels_in.get("labels").to(torch::kInt64);
+    const auto num_classes = to_vector(labels_in.get("num_classes"));
+    if (labels.size(0) != images.num_rows("images")) {
+      throw facet::Error(fmt::format("vggface: {} images but {} label rows; connect labels and images of the same "
+                                     "dataset",
+                                     images.num_rows("images"), labels.size(0)));
+    }
+    const auto backbone_options = vggface::VggFaceOptions()
+                                      .input_size(params.get_int("input_size"))
+                                      .width(params.get_float("width"))
+                                      .batch_norm(params.get_bool("batch_norm"))
+                                      .dropout(params.get_float("dropout"));
+    vggface::VggFace probe(backbone_options);
+    const auto heads_options = vggface::AttributeHeadsOptions()
+                                   .in_features(probe->output_size("fc7"))
+                                   .num_classes(num_classes)
+                                   .shared_fc(params.get_int_list("shared_fc"))
+                                   .dropout(params.get_float("dropout"));
+    vggface::AttributeNet net(backbone_options, heads_options);
+    if (inputs.count("weights") != 0) load_backbone(*net->backbone, inputs.at("weights"));
+    net->backbone->set_trainable_from(params.get_string("trainable_from"));
+    net->to(ctx.device());
+
+    vggface::Preprocessing train_prep{params.get_string("preprocessing"), params.get_int("input_size"),
+                                      params.get_bool("augment")};
+    vggface::Preprocessing eval_prep = train_prep;
+    eval_prep.augment = false;
+    std::mt19937_64 rng(ctx.seed());
+    const auto device = ctx.device();
+    vggface::Forward forward = [&](const torch::Tensor& raw, bool training) {
+      return net->forward(vggface::preprocess(raw, training ? train_prep : eval_prep, rng).to(device));
+    };
+    const auto train_rows = to_vector(split.get("train"));
+    const auto val_rows = to_vector(split.get("val"));
+    vggface::RowBatches train(images, "images", train_rows), val(images, "images", val_rows);
+    ctx.info("{} parameters ({} trainable), fc7 width {}, {} heads; {} train / {} val images",
+             count(net->parameters(), false), count(net->parameters(), true), heads_options.in_features(),
+             num_classes.size(), train.size(), val.size());
+    const auto history = vggface::train_heads(*net, forward, train, val, labels, num_classes,
+                                              vggface::TrainOptions::from(params), rng, ctx);
+    net->to(torch::kCPU);
+
+    Artifact model = vggface::save_attribute_net(net, params.get_string("preprocessing"),
+                                                 labels_in.attr_strings("head_names"));
+    model.set_attr("trainable_from", params.get_string("trainable_from"));
+    const auto& best = *std::max_element(history.begin(), history.end(), [](const auto& a, const auto& b) {
+      return a.val_accuracy < b.val_accuracy;
+    });
+    ctx.metric("best_val_accuracy", best.val_accuracy);
+    ctx.metric("final_train_accuracy", history.back().train_accuracy);
+    return {{"model", model}, {"history", history_artifact(history)}};
+  }
+
+ private:
+  static std::int64_t count(const std::vector<torch::Tensor>& params, bool trainable_only) {
+    std::int64_t n = 0;
+    for (const auto& p : params) n += (!trainable_only || p.requires_grad()) ? p.numel() : 0;
+    return n;
+  }
+
+  /// Starts the backbone from another model's backbone (same architecture).
+  static void load_backbone(vggface::VggFaceImpl& backbone, const Artifact& weights) {
+    Artifact prefixed;  // the model artifact names them backbone.*
+    for (const auto& name : weights.tensor_names()) {
+      if (name.rfind("backbone.", 0) == 0) prefixed.set(name.substr(9), weights.get(name));
+    }
+    facet::load_module(backbone, prefixed, "the 'weights' input");
+  }
+
+  static Artifact history_artifact(const std::vector<vggface::EpochRecord>& history) {
+    Artifact out;
+    auto column = [&](double vggface::EpochRecord::*field) {
+      std::vector<double> v;
+      for (const auto& r : history) v.push_back(r.*field);
+      return torch::tensor(v, torch::kFloat64);
+    };
+    out.set("train_loss", column(&vggface::EpochRecord::train_loss));
+    out.set("train_accuracy", column(&vggface::EpochRecord::train_accuracy));
+    out.set("val_loss", column(&vggface::EpochRecord::val_loss));
+    out.set("val_accuracy", column(&vggface::EpochRecord::val_accuracy));
+    out.set("lr", column(&vggface::EpochRecord::lr));
+    return out;
+  }
+};
+
+}  // namespace
+
+FACET_REGISTER_STEP(VggFaceStep);
