@@ -33,7 +33,7 @@ TEST_CASE("a plugin of another ABI is refused, a foreign library skipped, the re
 
 TEST_CASE("describe prints parameters, inputs and outputs from the metadata", "[registry]") {
   const auto text = describe_step(*test::registry().find("binarize"));
-  CHECK_THAT(text, Catch::Contains("binarize 1.0") && Catch::Contains("margin") && Catch::Contains("x >= 0") &&
+  CHECK_THAT(text, Catch::Contains("binarize 1.1") && Catch::Contains("margin") && Catch::Contains("x >= 0") &&
                        Catch::Contains("inputs:\n  attributes") && Catch::Contains("outputs:\n  labels"));
 }
 
