@@ -197,7 +197,7 @@ Artifacts run_step(const StepRun& run, const Artifacts& inputs, const fs::path& 
   return read_artifact_file(file);
 }
 
-int execute(const Pipeline& p, const RunOptions& options, RunLog& log) {
+int execute(const Pipeline& p, const RunOptions& options, RunLog& log, RunSummary* summary) {
   check_step_ids(p, options);
   const std::set<std::string> needed = options.until.empty() ? std::set<std::string>() : needed_for(p, options.until);
   auto selected = [&](const std::string& id) { return options.until.empty() || needed.count(id) != 0; };
@@ -230,7 +230,8 @@ int execute(const Pipeline& p, const RunOptions& options, RunLog& log) {
   torch::set_num_threads(threads);
   const torch::Device device(p.device);
 
-  const fs::path run_dir = make_run_dir(options, p);
+  const fs::path run_dir = options.run_dir.empty() ? make_run_dir(options, p) : options.run_dir;
+  fs::create_directories(run_dir);
   log.open_file(run_dir / "run.log");
   { std::ofstream(run_dir / "pipeline.yaml") << resolved_yaml(p); }
   log.write(LogLevel::Info, "", fmt::format("run folder {} ({} threads, device {})", run_dir.string(), threads, p.device));
@@ -298,6 +299,11 @@ int execute(const Pipeline& p, const RunOptions& options, RunLog& log) {
   fs::remove_all(scratch, ignored);
   { std::ofstream(run_dir / "metrics.json") << metrics_json(p, run_dir, order, records, outcome); }
   if (code == kExitOk) log.write(LogLevel::Info, "", fmt::format("finished; results in {}", run_dir.string()));
+  if (summary != nullptr) {
+    summary->code = code;
+    summary->run_dir = run_dir;
+    for (const auto& [id, record] : records) summary->metrics[id] = record.metrics;
+  }
   return code;
 }
 

@@ -19,6 +19,14 @@ struct RunOptions {
   std::set<std::string> rerun;    ///< recompute these even when cached
   std::filesystem::path cache_dir = ".facet-cache";
   std::filesystem::path runs_dir = "runs";
+  std::filesystem::path run_dir;  ///< when set, the run folder itself (sweeps); else runs_dir/<name>/<timestamp>
+};
+
+/// What a run did, step by step (metrics.json holds the same).
+struct RunSummary {
+  int code = 0;
+  std::filesystem::path run_dir;
+  std::map<std::string, std::map<std::string, double>> metrics;  ///< step id -> metric -> value
 };
 
 /// Exit codes of a pipeline run.
@@ -45,7 +53,7 @@ Artifacts run_step(const StepRun& run, const Artifacts& inputs, const std::files
                    std::map<std::string, double>* metrics = nullptr);
 
 /// Runs (or with dry_run, plans) a validated pipeline. Returns an exit code.
-int execute(const Pipeline& pipeline, const RunOptions& options, RunLog& log);
+int execute(const Pipeline& pipeline, const RunOptions& options, RunLog& log, RunSummary* summary = nullptr);
 
 /// Seed of one step: derived from the pipeline seed and the step id.
 std::uint64_t derive_seed(std::uint64_t pipeline_seed, const std::string& step_id);

@@ -11,6 +11,7 @@
 #include "executor.hpp"
 #include "pipeline.hpp"
 #include "plugin_registry.hpp"
+#include "sweep.hpp"
 #include "text_util.hpp"
 
 namespace po = boost::program_options;
@@ -20,6 +21,7 @@ namespace {
 
 constexpr const char* kUsage = R"(usage:
   runner PIPELINE.yaml [options]     run a pipeline (same as: runner run PIPELINE.yaml)
+  runner sweep SWEEP.yaml [options]  run a pipeline once per combination of values (experiments/)
   runner plugins                     list every step the plugins provide
   runner describe STEP [--markdown]  a step's parameters, inputs and outputs
 )";
@@ -56,9 +58,8 @@ int run_command(const std::string& command, const std::vector<std::string>& args
     std::cout << (vm.count("markdown") ? describe_step_markdown(*step) : describe_step(*step));
     return has_plugin_errors(registry) ? kExitStepFailed : kExitOk;
   }
-  if (args.size() != 1) throw Error("run takes one pipeline file: runner PIPELINE.yaml");
+  if (args.size() != 1) throw Error(fmt::format("{} takes one file: runner {} FILE.yaml", command, command));
   const auto overrides = vm["set"].as<std::vector<std::string>>();
-  Pipeline pipeline = load_pipeline(args[0], overrides, registry);
 
   RunOptions options;
   options.dry_run = vm.count("dry-run") != 0;
@@ -68,6 +69,12 @@ int run_command(const std::string& command, const std::vector<std::string>& args
   options.cache_dir = vm["cache-dir"].as<std::string>();
   options.runs_dir = vm["runs-dir"].as<std::string>();
   RunLog log(vm.count("verbose") != 0);
+  if (command == "sweep") {
+    const Sweep sweep = load_sweep(args[0]);
+    install_interrupt_handler();
+    return run_sweep(sweep, overrides, options, registry, log);
+  }
+  const Pipeline pipeline = load_pipeline(args[0], overrides, registry);
   install_interrupt_handler();
   return execute(pipeline, options, log);
 }
@@ -109,7 +116,7 @@ int main(int argc, char** argv) {
       return words.empty() && !vm.count("help") ? kExitBadInput : kExitOk;
     }
     std::string command = words.front();
-    if (command == "run" || command == "plugins" || command == "describe") {
+    if (command == "run" || command == "sweep" || command == "plugins" || command == "describe") {
       words.erase(words.begin());
     } else {
       command = "run";

@@ -30,7 +30,11 @@ const char* level_name(LogLevel level) {
 }
 }  // namespace
 
-void RunLog::open_file(const std::filesystem::path& file) { file_.open(file, std::ios::app); }
+void RunLog::open_file(const std::filesystem::path& file) {
+  if (file_.is_open()) file_.close();
+  file_.clear();
+  file_.open(file, std::ios::app);
+}
 
 void RunLog::write(LogLevel level, const std::string& scope, const std::string& message) {
   const std::string prefix = scope.empty() ? "" : "[" + scope + "] ";

@@ -1,6 +1,7 @@
 // evaluate: per-attribute and per-head accuracy of predictions on a split.
 #include <numeric>
 
+#include <facet/plot.hpp>
 #include <facet/plugin.hpp>
 #include <facet/pubfig.hpp>
 
@@ -30,6 +31,22 @@ std::string table(const std::string& title, const std::vector<ColumnScore>& scor
   out += fmt::format("| **mean** | **{:.4f}** | **{:.4f}** | **{:.4f}** | |\n\n", mean_of(scores, &ColumnScore::accuracy),
                      mean_of(scores, &ColumnScore::balanced_accuracy), mean_of(scores, &ColumnScore::majority));
   return out;
+}
+
+/// Horizontal bars: each attribute's accuracy beside its majority baseline.
+std::string accuracy_png(const std::vector<ColumnScore>& scores, const std::string& title) {
+  std::string data;
+  for (size_t i = 0; i < scores.size(); ++i) {
+    data += fmt::format("{} \"{}\" {} {}\n", i, scores[i].name, scores[i].accuracy, scores[i].majority);
+  }
+  const auto height = static_cast<int>(120 + 16 * scores.size());
+  const std::string script = fmt::format(
+      "set title '{}' noenhanced\nset style fill solid 0.8 noborder\nset xrange [0:1]\nset yrange [-1:{}]\n"
+      "set ytics noenhanced font ',8'\nset grid x\nset key outside bottom center horizontal\nset xlabel 'accuracy'\n"
+      "plot 'a.dat' using 3:1:(0):3:($1-0.38):($1+0.38):ytic(2) with boxxyerror lc rgb '#2e86ab' title 'model', "
+      "'' using 4:1 with points pt 7 ps 0.7 lc rgb '#d1495b' title 'majority baseline'",
+      title, scores.size());
+  return facet::gnuplot_png(script, {{"a.dat", data}}, 800, height);
 }
 
 class Evaluate final : public facet::Step {
@@ -112,6 +129,7 @@ class Evaluate final : public facet::Step {
              mean_of(attributes, &ColumnScore::accuracy), attributes.size(), mean_of(attributes, &ColumnScore::majority),
              mean_of(heads, &ColumnScore::accuracy), heads.size());
     ctx.save_file("evaluation.md", report);
+    ctx.save_file("accuracy.png", accuracy_png(attributes, fmt::format("Per-attribute accuracy ({} split)", subset)));
 
     Artifact out;
     auto column = [](const std::vector<ColumnScore>& scores, double ColumnScore::*field) {

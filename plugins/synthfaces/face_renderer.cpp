@@ -80,9 +80,9 @@ struct Geometry {
 
 Geometry face_geometry(Shape shape) {
   switch (shape) {
-    case Shape::Oval: return {0.25, 0.35};
-    case Shape::Round: return {0.31, 0.31};
-    case Shape::Square: return {0.29, 0.32};
+    case Shape::Oval: return {0.24, 0.35};
+    case Shape::Round: return {0.32, 0.30};
+    case Shape::Square: return {0.29, 0.33};
   }
   return {0.28, 0.33};
 }
@@ -93,7 +93,7 @@ void draw_face_shape(Canvas& cv, Shape shape, const Geometry& g, const Colour& c
     return;
   }
   // A rounded rectangle: flat jaw with visible corners.
-  const double r = 0.08, x0 = kFaceX - g.rx, x1 = kFaceX + g.rx, y0 = kFaceY - g.ry + dy, y1 = kFaceY + g.ry + dy;
+  const double r = 0.045, x0 = kFaceX - g.rx, x1 = kFaceX + g.rx, y0 = kFaceY - g.ry + dy, y1 = kFaceY + g.ry + dy;
   std::vector<cv::Point2d> pts;
   auto arc = [&](double cx, double cy, double a0) {
     for (int k = 0; k <= 6; ++k) {
@@ -139,8 +139,8 @@ void draw_ears(Canvas& cv, const FaceState& s, const Geometry& g, const Colour& 
     const double x = kFaceX + side * (g.rx + 0.005);
     cv.ellipse(x, kEyeY + 0.05, 0.035, 0.06, scale(skin, 0.9));
     if (s.earrings) {
-      cv.ellipse(x, kEyeY + 0.12, 0.022, 0.022, {235, 195, 40});
-      cv.ellipse(x, kEyeY + 0.12, 0.008, 0.008, {255, 240, 160});
+      cv.ellipse(x, kEyeY + 0.13, 0.032, 0.032, {235, 195, 40});
+      cv.ellipse(x, kEyeY + 0.13, 0.012, 0.012, {255, 240, 160});
     }
   }
 }
@@ -172,10 +172,10 @@ void draw_eyes(Canvas& cv, const Person& p, const FaceState& s) {
 }
 
 void draw_mouth(Canvas& cv, const Person& p, const FaceState& s, const Colour& skin) {
-  const double bend = s.expression == Expression::Smile ? 0.035 : s.expression == Expression::Frown ? -0.03 : 0.0;
+  const double bend = s.expression == Expression::Smile ? 0.045 : s.expression == Expression::Frown ? -0.04 : 0.0;
   const Colour lips = s.lipstick ? Colour{205, 18, 45} : blend(skin, {150, 60, 60}, 0.5);
   const double lip_width = s.lipstick ? 0.035 : 0.02;
-  const double half = 0.085;
+  const double half = 0.1;
   if (s.mustache) {
     const Colour beard = scale(hair_colour(p.hair), 0.85);
     cv.polygon({{kFaceX - half - 0.01, kMouthY - 0.02 - bend}, {kFaceX, kMouthY - 0.065}, {kFaceX + half + 0.01, kMouthY - 0.02 - bend},
@@ -186,7 +186,7 @@ void draw_mouth(Canvas& cv, const Person& p, const FaceState& s, const Colour& s
     cv.polyline(mouth_curve(half, bend, 0), lips, lip_width);
     return;
   }
-  const double opening = s.mouth == Mouth::WideOpen ? 0.08 : 0.03;
+  const double opening = s.mouth == Mouth::WideOpen ? 0.09 : 0.035;
   auto upper = mouth_curve(half, bend, -opening * 0.35);
   auto lower = mouth_curve(half, bend, opening * 0.65, true);
   std::vector<cv::Point2d> hole = upper;

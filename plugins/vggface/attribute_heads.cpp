@@ -73,6 +73,30 @@ torch::Tensor predict_classes(const torch::Tensor& logits, const std::vector<std
   return torch::stack(columns, 1);
 }
 
+std::pair<torch::Tensor, torch::Tensor> classes_and_confidence(const torch::Tensor& logits,
+                                                               const std::vector<std::int64_t>& num_classes) {
+  std::vector<torch::Tensor> classes, confidence;
+  std::int64_t offset = 0;
+  for (auto k : num_classes) {
+    const auto [best, index] = torch::softmax(logits.slice(1, offset, offset + k), 1).max(1);
+    classes.push_back(index);
+    confidence.push_back(best);
+    offset += k;
+  }
+  return {torch::stack(classes, 1).cpu(), torch::stack(confidence, 1).to(torch::kFloat32).cpu()};
+}
+
+facet::Artifact predictions_artifact(const torch::Tensor& classes, const torch::Tensor& confidence,
+                                     const std::vector<std::int64_t>& num_classes,
+                                     const std::vector<std::string>& head_names) {
+  facet::Artifact out;
+  out.set("classes", classes);
+  out.set("confidence", confidence);
+  out.set("num_classes", torch::tensor(num_classes, torch::kInt64));
+  out.set_attr("head_names", head_names);
+  return out;
+}
+
 torch::Tensor balanced_class_weights(const torch::Tensor& labels, const std::vector<std::int64_t>& num_classes) {
   std::vector<torch::Tensor> weights;
   for (size_t h = 0; h < num_classes.size(); ++h) {

@@ -48,6 +48,15 @@ torch::Tensor masked_heads_loss(const torch::Tensor& logits, const torch::Tensor
 /// Predicted class of every head: [B, H].
 torch::Tensor predict_classes(const torch::Tensor& logits, const std::vector<std::int64_t>& num_classes);
 
+/// Predicted class of every head and its softmax probability: [B, H] int64, [B, H] float32.
+std::pair<torch::Tensor, torch::Tensor> classes_and_confidence(const torch::Tensor& logits,
+                                                               const std::vector<std::int64_t>& num_classes);
+
+/// The `predictions` artifact of extract and heads.
+facet::Artifact predictions_artifact(const torch::Tensor& classes, const torch::Tensor& confidence,
+                                     const std::vector<std::int64_t>& num_classes,
+                                     const std::vector<std::string>& head_names);
+
 /// Balanced class weights n / (k * n_c) per head from training labels (-1 ignored).
 torch::Tensor balanced_class_weights(const torch::Tensor& labels, const std::vector<std::int64_t>& num_classes);
 

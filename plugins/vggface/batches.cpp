@@ -10,6 +10,11 @@ constexpr float kMeanB = 93.5940f, kMeanG = 104.7624f, kMeanR = 129.1863f;
 constexpr std::int64_t kPadAt64 = 4;  // crop padding at 64 px, scaled with the input size
 }  // namespace
 
+std::vector<std::int64_t> to_rows(const torch::Tensor& t) {
+  const auto c = t.to(torch::kInt64).contiguous();
+  return {c.data_ptr<std::int64_t>(), c.data_ptr<std::int64_t>() + c.numel()};
+}
+
 torch::Tensor preprocess(const torch::Tensor& images, const Preprocessing& p, std::mt19937_64& rng) {
   auto x = images.to(torch::kFloat32);
   if (x.size(2) != p.input_size || x.size(3) != p.input_size) {

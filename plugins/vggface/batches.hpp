@@ -19,6 +19,9 @@ struct Preprocessing {
   bool augment = false;          ///< random crop (4 px padding at 64 px, scaled) and horizontal flip
 };
 
+/// A 1-D integer tensor (row indices) as a vector.
+std::vector<std::int64_t> to_rows(const torch::Tensor& t);
+
 /// uint8 [B, 3, S, S] RGB to float network input.
 torch::Tensor preprocess(const torch::Tensor& images, const Preprocessing& p, std::mt19937_64& rng);
 

@@ -42,8 +42,7 @@ class Extract final : public facet::Step {
     const std::int64_t width = net->backbone->output_size(layer);
 
     auto features = ctx.create_rows("features", "features", {n, width}, torch::kFloat32);
-    auto classes = torch::empty({n, static_cast<std::int64_t>(num_classes.size())}, torch::kInt64);
-    auto confidence = torch::empty({n, static_cast<std::int64_t>(num_classes.size())}, torch::kFloat32);
+    std::vector<torch::Tensor> classes, confidence;
     std::mt19937_64 rng(ctx.seed());
     torch::NoGradGuard no_grad;
     auto progress = ctx.progress("extracting " + layer, n, "images");
@@ -54,14 +53,9 @@ class Extract final : public facet::Step {
       const auto fc7 = layer == "fc7" ? activations : net->backbone->forward(x, "fc7");
       const auto logits = net->heads->forward(fc7);
       features->append(activations.flatten(1).cpu().contiguous());
-      std::int64_t offset = 0;
-      for (size_t h = 0; h < num_classes.size(); ++h) {
-        const auto probs = torch::softmax(logits.slice(1, offset, offset + num_classes[h]), 1).cpu();
-        const auto [best, index] = probs.max(1);
-        classes.slice(0, begin, end).select(1, static_cast<std::int64_t>(h)).copy_(index);
-        confidence.slice(0, begin, end).select(1, static_cast<std::int64_t>(h)).copy_(best);
-        offset += num_classes[h];
-      }
+      auto [c, p] = vggface::classes_and_confidence(logits, num_classes);
+      classes.push_back(c);
+      confidence.push_back(p);
       progress->advance(end - begin);
     }
 
@@ -77,13 +71,10 @@ class Extract final : public facet::Step {
       feats.set("num_classes", labels.get("num_classes"));
       feats.set_attr("head_names", labels.attr_strings("head_names"));
     }
-    Artifact predictions;
-    predictions.set("classes", classes);
-    predictions.set("confidence", confidence);
-    predictions.set("num_classes", torch::tensor(num_classes, torch::kInt64));
-    predictions.set_attr("head_names", model.attr_strings("head_names"));
     ctx.info("{} images: {} [{}] and {} head predictions", n, layer, width, num_classes.size());
-    return {{"features", feats}, {"predictions", predictions}};
+    return {{"features", feats},
+            {"predictions", vggface::predictions_artifact(torch::cat(classes), torch::cat(confidence), num_classes,
+                                                          model.attr_strings("head_names"))}};
   }
 };
 

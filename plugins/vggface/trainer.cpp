@@ -5,6 +5,7 @@
 
 #include "attribute_heads.hpp"
 #include "facet/errors.hpp"
+#include "facet/plot.hpp"
 
 namespace vggface {
 
@@ -89,6 +90,37 @@ void restore(torch::nn::Module& model, const std::vector<torch::Tensor>& state) 
 }
 
 }  // namespace
+
+facet::Artifact history_artifact(const std::vector<EpochRecord>& history) {
+  facet::Artifact out;
+  auto column = [&](double EpochRecord::*field) {
+    std::vector<double> v;
+    for (const auto& r : history) v.push_back(r.*field);
+    return torch::tensor(v, torch::kFloat64);
+  };
+  out.set("train_loss", column(&EpochRecord::train_loss));
+  out.set("train_accuracy", column(&EpochRecord::train_accuracy));
+  out.set("val_loss", column(&EpochRecord::val_loss));
+  out.set("val_accuracy", column(&EpochRecord::val_accuracy));
+  out.set("lr", column(&EpochRecord::lr));
+  return out;
+}
+
+std::string plot_history(const std::vector<EpochRecord>& history, const std::string& title) {
+  std::string data;
+  for (size_t e = 0; e < history.size(); ++e) {
+    const auto& r = history[e];
+    data += fmt::format("{} {} {} {} {}\n", e + 1, r.train_loss, r.val_loss, r.train_accuracy, r.val_accuracy);
+  }
+  const std::string script = fmt::format(
+      "set multiplot layout 1,2 title '{}' noenhanced\nset xlabel 'epoch'\nset grid\nset key top right\n"
+      "set ylabel 'loss (sum over heads)'\nplot 'h.dat' using 1:2 with linespoints pt 7 ps 0.6 title 'train', "
+      "'' using 1:3 with linespoints pt 7 ps 0.6 title 'validation'\nset key bottom right\n"
+      "set ylabel 'mean head accuracy'\nplot 'h.dat' using 1:4 with linespoints pt 7 ps 0.6 title 'train', "
+      "'' using 1:5 with linespoints pt 7 ps 0.6 title 'validation'\nunset multiplot",
+      title);
+  return facet::gnuplot_png(script, {{"h.dat", data}}, 1000, 420);
+}
 
 std::pair<double, double> evaluate_heads(const Forward& forward, const RowBatches& rows, const torch::Tensor& labels,
                                          const std::vector<std::int64_t>& num_classes, std::int64_t batch_size,

@@ -8,6 +8,7 @@
 #include <torch/torch.h>
 
 #include "batches.hpp"
+#include "facet/artifact.hpp"
 #include "facet/context.hpp"
 #include "facet/params.hpp"
 
@@ -43,6 +44,12 @@ std::vector<EpochRecord> train_heads(torch::nn::Module& model, const Forward& fo
                                      const RowBatches& val, const torch::Tensor& labels,
                                      const std::vector<std::int64_t>& num_classes, const TrainOptions& options,
                                      std::mt19937_64& rng, facet::Context& ctx);
+
+/// The `history` artifact: one tensor per column of the records.
+facet::Artifact history_artifact(const std::vector<EpochRecord>& history);
+
+/// Training curves as a PNG: loss and mean head accuracy per epoch, train and validation.
+std::string plot_history(const std::vector<EpochRecord>& history, const std::string& title);
 
 /// Mean over heads of the accuracy on known labels, and the loss, of `rows`.
 std::pair<double, double> evaluate_heads(const Forward& forward, const RowBatches& rows, const torch::Tensor& labels,

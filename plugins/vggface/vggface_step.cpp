@@ -13,11 +13,6 @@ using facet::Artifact;
 using facet::Artifacts;
 using facet::ParamSpec;
 
-std::vector<std::int64_t> to_vector(const torch::Tensor& t) {
-  const auto c = t.to(torch::kInt64).contiguous();
-  return {c.data_ptr<std::int64_t>(), c.data_ptr<std::int64_t>() + c.numel()};
-}
-
 std::vector<std::string> trainable_choices() {
   std::vector<std::string> names{"all"};
   for (const auto& n : vggface::layer_names()) {
@@ -67,7 +62,7 @@ class VggFaceStep final : public facet::Step {
     const Artifact& labels_in = inputs.at("labels");
     const Artifact& split = inputs.at("split");
     const auto labels = labels_in.get("labels").to(torch::kInt64);
-    const auto num_classes = to_vector(labels_in.get("num_classes"));
+    const auto num_classes = vggface::to_rows(labels_in.get("num_classes"));
     if (labels.size(0) != images.num_rows("images")) {
       throw facet::Error(fmt::format("vggface: {} images but {} label rows; connect labels and images of the same "
                                      "dataset",
@@ -98,8 +93,8 @@ class VggFaceStep final : public facet::Step {
     vggface::Forward forward = [&](const torch::Tensor& raw, bool training) {
       return net->forward(vggface::preprocess(raw, training ? train_prep : eval_prep, rng).to(device));
     };
-    const auto train_rows = to_vector(split.get("train"));
-    const auto val_rows = to_vector(split.get("val"));
+    const auto train_rows = vggface::to_rows(split.get("train"));
+    const auto val_rows = vggface::to_rows(split.get("val"));
     vggface::RowBatches train(images, "images", train_rows), val(images, "images", val_rows);
     ctx.info("{} parameters ({} trainable), fc7 width {}, {} heads; {} train / {} val images",
              count(net->parameters(), false), count(net->parameters(), true), heads_options.in_features(),
@@ -115,8 +110,10 @@ class VggFaceStep final : public facet::Step {
       return a.val_accuracy < b.val_accuracy;
     });
     ctx.metric("best_val_accuracy", best.val_accuracy);
+    ctx.save_file("training.png", vggface::plot_history(history, fmt::format("vggface, trainable from {}",
+                                                                             params.get_string("trainable_from"))));
     ctx.metric("final_train_accuracy", history.back().train_accuracy);
-    return {{"model", model}, {"history", history_artifact(history)}};
+    return {{"model", model}, {"history", vggface::history_artifact(history)}};
   }
 
  private:
@@ -133,21 +130,6 @@ class VggFaceStep final : public facet::Step {
       if (name.rfind("backbone.", 0) == 0) prefixed.set(name.substr(9), weights.get(name));
     }
     facet::load_module(backbone, prefixed, "the 'weights' input");
-  }
-
-  static Artifact history_artifact(const std::vector<vggface::EpochRecord>& history) {
-    Artifact out;
-    auto column = [&](double vggface::EpochRecord::*field) {
-      std::vector<double> v;
-      for (const auto& r : history) v.push_back(r.*field);
-      return torch::tensor(v, torch::kFloat64);
-    };
-    out.set("train_loss", column(&vggface::EpochRecord::train_loss));
-    out.set("train_accuracy", column(&vggface::EpochRecord::train_accuracy));
-    out.set("val_loss", column(&vggface::EpochRecord::val_loss));
-    out.set("val_accuracy", column(&vggface::EpochRecord::val_accuracy));
-    out.set("lr", column(&vggface::EpochRecord::lr));
-    return out;
   }
 };
 

@@ -1,0 +1,45 @@
+// `runner sweep`: one pipeline, several values, one table.
+#include <catch2/catch.hpp>
+
+#include "test_support.hpp"
+
+using namespace facet;
+namespace fs = std::filesystem;
+
+TEST_CASE("runner sweep: every variant runs, upstream steps are reused, one table", "[runner][sweep]") {
+  const auto dir = test::temp_dir("e2e-sweep");
+  test::write_text(dir / "subsets.yaml", "name: subsets\npipeline: " + test::source_path("pipelines/smoke.yaml").string() +
+                                             "\nset: [steps.maps.with.iterations=60]\n"
+                                             "vary:\n  steps.evaluation.with.subset: [val, test]\n"
+                                             "collect: [evaluation.mean_accuracy, evaluation.noise_mean_majority]\n");
+  const auto r = test::run_runner("sweep subsets.yaml", dir);
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  CHECK_THAT(r.output, Catch::Contains("[sweep] variant 1/2: val") && Catch::Contains("[sweep] variant 2/2: test"));
+  // The second variant recomputes only what the varied value reaches.
+  const auto second = r.output.substr(r.output.find("variant 2/2"));
+  CHECK_THAT(second, Catch::Contains("[backbone] cached") && Catch::Contains("[evaluation] running"));
+  const auto sweeps = fs::directory_iterator(dir / "runs" / "subsets")->path();
+  const auto csv = test::read_text(sweeps / "summary.csv");
+  CHECK_THAT(csv, Catch::StartsWith("steps.evaluation.with.subset,evaluation.mean_accuracy,evaluation.noise_mean_majority,status\n"));
+  CHECK_THAT(csv, Catch::Matches("(.|\n)*\nval,0\\.[0-9]{4},0\\.[0-9]{4},ok\ntest,0\\.[0-9]{4},0\\.[0-9]{4},ok\n"));
+  CHECK(fs::file_size(sweeps / "summary.png") > 1000);
+  CHECK(fs::exists(sweeps / "01_val" / "metrics.json"));
+  CHECK(fs::exists(sweeps / "02_test" / "evaluation" / "evaluation.md"));
+}
+
+TEST_CASE("runner sweep: a bad variant stops the sweep before anything runs", "[runner][sweep][errors]") {
+  const auto dir = test::temp_dir("e2e-sweep-bad");
+  test::write_text(dir / "bad.yaml", "pipeline: " + test::source_path("pipelines/smoke.yaml").string() +
+                                         "\nvary:\n  steps.faces.with.count: [10, -1]\n");
+  const auto r = test::run_runner("sweep bad.yaml", dir);
+  CHECK(r.status == 2);
+  CHECK_THAT(r.output, Catch::Contains("--set steps.faces.with.count=-1: error: step 'faces' (synthfaces): parameter "
+                                       "'count' must be int"));
+  CHECK_FALSE(fs::exists(dir / "runs"));
+  test::write_text(dir / "typo.yaml", "pipeline: nowhere.yaml\nvary: {a: [1]}\ncolect: [x.y]\n");
+  const auto t = test::run_runner("sweep typo.yaml", dir);
+  CHECK(t.status == 2);
+  CHECK_THAT(t.output, Catch::Contains("typo.yaml:3:1: error: unknown sweep key 'colect'; did you mean 'collect'?") &&
+                           Catch::Contains("pipeline nowhere.yaml does not exist"));
+}
