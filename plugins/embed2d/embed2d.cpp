@@ -38,14 +38,10 @@ torch::Tensor attribute_labels(const Artifact& labels, const std::string& attrib
   const auto index = static_cast<int>(it - names.begin());
   const auto all = labels.get("labels");
   if (labels.attr_string("mode") != "grouped") return all.select(1, index);
-  const auto& groups = facet::pubfig::groups();
-  for (size_t g = 0; g < groups.size(); ++g) {
-    const auto& members = groups[g];
-    const auto pos = std::find(members.begin(), members.end(), index);
-    if (pos == members.end()) continue;
-    const std::int64_t cls = members.size() == 1 ? 1 : (pos - members.begin()) + 1;
-    const auto column = all.select(1, static_cast<std::int64_t>(g));
-    return torch::where(column < 0, column, (column == cls).to(torch::kInt64));
+  const auto position = facet::pubfig::group_position(index);
+  if (position.group >= 0) {
+    const auto column = all.select(1, position.group);
+    return torch::where(column < 0, column, (column == position.cls).to(torch::kInt64));
   }
   throw facet::Error("embed2d: attribute " + attribute + " is in no PubFig group");
 }

@@ -85,18 +85,13 @@ class Evaluate final : public facet::Step {
     }
     const auto& names = labels_in.attr_strings("attribute_names");
     if (grouped) {
-      const auto& groups = facet::pubfig::groups();
-      for (size_t g = 0; g < groups.size(); ++g) {
-        for (size_t k = 0; k < groups[g].size(); ++k) {
-          const auto member = groups[g].size() == 1 ? 1 : static_cast<std::int64_t>(k) + 1;
-          attributes.push_back(evaluate::score_column(evaluate::attribute_column(truth.select(1, g), member),
-                                                      evaluate::attribute_column(predicted.select(1, g), member), 2,
-                                                      names[static_cast<size_t>(groups[g][k])]));
-        }
+      for (int a = 0; a < static_cast<int>(names.size()); ++a) {
+        const auto position = facet::pubfig::group_position(a);
+        const auto column = [&](const torch::Tensor& classes) {
+          return evaluate::attribute_column(classes.select(1, position.group), position.cls);
+        };
+        attributes.push_back(evaluate::score_column(column(truth), column(predicted), 2, names[static_cast<size_t>(a)]));
       }
-      std::sort(attributes.begin(), attributes.end(), [&](const auto& a, const auto& b) {
-        return facet::pubfig::index_of(a.name) < facet::pubfig::index_of(b.name);
-      });
     } else {
       attributes = heads;
     }

@@ -44,6 +44,15 @@ torch::Tensor AttributeHeadsImpl::forward(torch::Tensor x) {
   return heads_->forward(x);
 }
 
+void AttributeHeadsImpl::set_constant(std::int64_t head, std::int64_t cls) {
+  torch::NoGradGuard no_grad;
+  const auto& k = options_.num_classes();
+  const auto offset = std::accumulate(k.begin(), k.begin() + head, std::int64_t{0});
+  heads_->weight.slice(0, offset, offset + k[static_cast<size_t>(head)]).zero_();
+  heads_->bias.slice(0, offset, offset + k[static_cast<size_t>(head)]).zero_();
+  heads_->bias[offset + cls].fill_(10.0);  // a softmax probability of ~1 for this class
+}
+
 torch::Tensor masked_heads_loss(const torch::Tensor& logits, const torch::Tensor& labels,
                                 const std::vector<std::int64_t>& num_classes, const torch::Tensor& class_weights) {
   auto total = torch::zeros({}, logits.options());

@@ -29,6 +29,8 @@ class AttributeHeadsImpl : public torch::nn::Module {
   /// Logits of all heads side by side: [B, sum(num_classes)].
   torch::Tensor forward(torch::Tensor features);
   const AttributeHeadsOptions& options() const { return options_; }
+  /// Makes head `head` always predict class `cls` (its weights zeroed).
+  void set_constant(std::int64_t head, std::int64_t cls);
 
  private:
   AttributeHeadsOptions options_;

@@ -36,6 +36,7 @@ class RowBatches {
   using Visit = std::function<void(const torch::Tensor& data, const torch::Tensor& rows)>;
   void for_each(std::int64_t batch_size, bool shuffle, std::mt19937_64& rng, const Visit& visit) const;
   std::int64_t size() const { return static_cast<std::int64_t>(rows_.size()); }
+  const std::vector<std::int64_t>& rows() const { return rows_; }
 
  private:
   const facet::Artifact& source_;

@@ -46,6 +46,7 @@ class HeadsStep final : public facet::Step {
     }
     const auto labels = features.get("labels").to(torch::kInt64);
     const auto num_classes = vggface::to_rows(features.get("num_classes"));
+    const auto& head_names = features.attr_strings("head_names");
     const auto options = vggface::AttributeHeadsOptions()
                              .in_features(features.shape("features").at(1))
                              .num_classes(num_classes)
@@ -59,8 +60,18 @@ class HeadsStep final : public facet::Step {
     vggface::RowBatches train(features, "features", vggface::to_rows(split.get("train")));
     vggface::RowBatches val(features, "features", vggface::to_rows(split.get("val")));
     std::mt19937_64 rng(ctx.seed());
+    const auto train_options = vggface::TrainOptions::from(params);
     const auto history = vggface::train_heads(*heads, forward, train, val, labels, num_classes,
-                                              vggface::TrainOptions::from(params), rng, ctx);
+                                              train_options, rng, ctx);
+    if (train_options.majority_fallback) {
+      const auto replaced = vggface::apply_majority_fallback(*heads, forward, train, val, labels, num_classes,
+                                                             train_options.batch_size, rng);
+      std::vector<std::string> names;
+      for (auto h : replaced) names.push_back(head_names.at(static_cast<size_t>(h)));
+      ctx.info("{} of {} heads not clearly better than their majority class on validation now predict it{}{}", replaced.size(),
+               num_classes.size(), replaced.empty() ? "" : ": ", fmt::join(names, ", "));
+      ctx.metric("majority_fallback_heads", static_cast<double>(replaced.size()));
+    }
     heads->to(torch::kCPU);
 
     // Predictions for every row, in slices.
@@ -74,7 +85,6 @@ class HeadsStep final : public facet::Step {
       classes.push_back(c);
       confidence.push_back(p);
     }
-    const auto& head_names = features.attr_strings("head_names");
     Artifact model = facet::module_to_artifact(*heads);
     model.set_attr("architecture", std::string("heads"));
     options.save(model);

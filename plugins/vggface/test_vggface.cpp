@@ -2,6 +2,7 @@
 #include <torch/torch.h>
 
 #include "attribute_heads.hpp"
+#include "trainer.hpp"
 #include "test_support.hpp"
 #include "vgg_face.hpp"
 
@@ -85,4 +86,31 @@ TEST_CASE("vggface: balanced class weights are n / (k n_c)", "[vggface]") {
   const auto w = vggface::balanced_class_weights(labels, {2});
   CHECK(w[0].item<float>() == Approx(4.0 / (2 * 3)));
   CHECK(w[1].item<float>() == Approx(4.0 / (2 * 1)));
+}
+
+TEST_CASE("vggface: heads no better than their majority class on validation become constant", "[vggface]") {
+  const auto x = torch::linspace(-1, 1, 40).view({40, 1});
+  // Head 0 is perfect (the sign of x); head 1 always says 1 where 0 is the majority (30 of 40).
+  const auto labels = torch::stack({(x.squeeze(1) > 0).to(torch::kInt64),
+                                    (torch::arange(40) % 4 == 0).to(torch::kInt64)}, 1);
+  vggface::AttributeHeads heads(vggface::AttributeHeadsOptions().in_features(1).num_classes({2, 2}).dropout(0.0));
+  {
+    torch::NoGradGuard no_grad;
+    auto params = heads->named_parameters();
+    params["heads.weight"].copy_(torch::tensor({{-10.0f}, {10.0f}, {0.0f}, {0.0f}}));
+    params["heads.bias"].copy_(torch::tensor({0.0f, 0.0f, 0.0f, 5.0f}));
+  }
+  heads->eval();
+  facet::Artifact data;
+  data.set("features", x);
+  std::vector<std::int64_t> train_rows, val_rows;
+  for (std::int64_t i = 0; i < 40; ++i) (i % 2 == 0 ? train_rows : val_rows).push_back(i);
+  vggface::RowBatches train(data, "features", train_rows), val(data, "features", val_rows);
+  vggface::Forward forward = [&](const torch::Tensor& raw, bool) { return heads->forward(raw); };
+  std::mt19937_64 rng(1);
+  const auto replaced = vggface::apply_majority_fallback(*heads, forward, train, val, labels, {2, 2}, 8, rng);
+  CHECK(replaced == std::vector<std::int64_t>{1});
+  const auto predicted = vggface::predict_classes(heads->forward(x), {2, 2});
+  CHECK(torch::equal(predicted.select(1, 0), labels.select(1, 0)));  // kept
+  CHECK((predicted.select(1, 1) == 0).all().item<bool>());            // now the majority class
 }

@@ -21,7 +21,9 @@ std::vector<ParamSpec> TrainOptions::specs(const TrainOptions& d) {
           ParamSpec::choice("schedule", d.schedule, {"constant", "step", "cosine"}, "learning-rate schedule over epochs"),
           ParamSpec::integer("step_epochs", d.step_epochs, "schedule step: epochs between decays").range(1, 100000),
           ParamSpec::real("gamma", d.gamma, "schedule step: decay factor").range(0.0, 1.0),
-          ParamSpec::flag("balanced", d.balanced, "weight each class by n / (k n_c) in the loss (imbalanced attributes)")};
+          ParamSpec::flag("balanced", d.balanced, "weight each class by n / (k n_c) in the loss (imbalanced attributes)"),
+          ParamSpec::flag("majority_fallback", d.majority_fallback,
+                          "a head not better than its majority class on validation (by two standard errors) predicts that class")};
 }
 
 TrainOptions TrainOptions::from(const facet::Params& p) {
@@ -36,6 +38,7 @@ TrainOptions TrainOptions::from(const facet::Params& p) {
   o.step_epochs = p.get_int("step_epochs");
   o.gamma = p.get_float("gamma");
   o.balanced = p.get_bool("balanced");
+  o.majority_fallback = p.get_bool("majority_fallback");
   return o;
 }
 
@@ -90,6 +93,46 @@ void restore(torch::nn::Module& model, const std::vector<torch::Tensor>& state) 
 }
 
 }  // namespace
+
+std::vector<std::int64_t> apply_majority_fallback(AttributeHeadsImpl& heads, const Forward& forward,
+                                                  const RowBatches& train, const RowBatches& val,
+                                                  const torch::Tensor& labels,
+                                                  const std::vector<std::int64_t>& num_classes,
+                                                  std::int64_t batch_size, std::mt19937_64& rng) {
+  if (val.size() == 0) return {};
+  torch::NoGradGuard no_grad;
+  HeadCounts model;
+  std::vector<torch::Tensor> val_labels;
+  val.for_each(batch_size, /*shuffle=*/false, rng, [&](const torch::Tensor& raw, const torch::Tensor& index) {
+    const auto y = labels.index_select(0, index);
+    model.add(predict_classes(forward(raw, false), num_classes).cpu(), y);
+    val_labels.push_back(y);
+  });
+  const auto train_labels = labels.index_select(0, torch::tensor(train.rows(), torch::kInt64));
+  const auto y_val = torch::cat(val_labels);
+  std::vector<std::int64_t> replaced;
+  for (size_t h = 0; h < num_classes.size(); ++h) {
+    const auto column = train_labels.select(1, static_cast<std::int64_t>(h));
+    const auto known = column.index({column >= 0});
+    if (known.numel() == 0) continue;
+    const auto majority = torch::bincount(known, {}, num_classes[h]).argmax().item<std::int64_t>();
+    const auto v = y_val.select(1, static_cast<std::int64_t>(h));
+    const auto v_known = v >= 0;
+    const double n = v_known.sum().item<double>();
+    if (n == 0) continue;
+    const double constant = (v.index({v_known}) == majority).sum().item<double>() / n;
+    const double trained = model.correct[static_cast<std::int64_t>(h)].item<double>() / n;
+    // Keep the head only when it beats the constant by more than two standard
+    // errors of the constant's accuracy: luck on a small validation split
+    // must not decide for a head that learned nothing.
+    const double margin = 2.0 * std::sqrt(constant * (1.0 - constant) / n);
+    if (trained <= constant + margin) {
+      heads.set_constant(static_cast<std::int64_t>(h), majority);
+      replaced.push_back(static_cast<std::int64_t>(h));
+    }
+  }
+  return replaced;
+}
 
 facet::Artifact history_artifact(const std::vector<EpochRecord>& history) {
   facet::Artifact out;

@@ -7,6 +7,7 @@
 
 #include <torch/torch.h>
 
+#include "attribute_heads.hpp"
 #include "batches.hpp"
 #include "facet/artifact.hpp"
 #include "facet/context.hpp"
@@ -23,6 +24,7 @@ struct TrainOptions {
   std::int64_t step_epochs = 10;    ///< step: multiply by gamma every this many epochs
   double gamma = 0.1;
   bool balanced = false;  ///< per-class loss weights n / (k n_c), for imbalanced attributes
+  bool majority_fallback = true;  ///< heads not clearly better than their majority class on validation predict it
 
   /// The parameter table entries of these settings, and reading them back.
   static std::vector<facet::ParamSpec> specs(const TrainOptions& defaults);
@@ -44,6 +46,16 @@ std::vector<EpochRecord> train_heads(torch::nn::Module& model, const Forward& fo
                                      const RowBatches& val, const torch::Tensor& labels,
                                      const std::vector<std::int64_t>& num_classes, const TrainOptions& options,
                                      std::mt19937_64& rng, facet::Context& ctx);
+
+/// Per-head model selection on validation: a head whose validation accuracy
+/// does not beat always predicting its most common training class by more
+/// than two standard errors becomes that constant predictor. Returns the
+/// indices of the heads replaced.
+std::vector<std::int64_t> apply_majority_fallback(AttributeHeadsImpl& heads, const Forward& forward,
+                                                  const RowBatches& train, const RowBatches& val,
+                                                  const torch::Tensor& labels,
+                                                  const std::vector<std::int64_t>& num_classes,
+                                                  std::int64_t batch_size, std::mt19937_64& rng);
 
 /// The `history` artifact: one tensor per column of the records.
 facet::Artifact history_artifact(const std::vector<EpochRecord>& history);

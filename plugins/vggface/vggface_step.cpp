@@ -45,7 +45,7 @@ class VggFaceStep final : public facet::Step {
         ParamSpec::flag("augment", true, "random crops and horizontal flips while training")};
     for (auto& spec : vggface::TrainOptions::specs(defaults)) params.push_back(std::move(spec));
     return {"vggface",
-            "1.0",
+            "1.1",
             "Fine-tunes a VGG-Face CNN whose fc8 is replaced by per-attribute softmax heads",
             "classifier",
             params,
@@ -63,6 +63,7 @@ class VggFaceStep final : public facet::Step {
     const Artifact& split = inputs.at("split");
     const auto labels = labels_in.get("labels").to(torch::kInt64);
     const auto num_classes = vggface::to_rows(labels_in.get("num_classes"));
+    const auto& head_names = labels_in.attr_strings("head_names");
     if (labels.size(0) != images.num_rows("images")) {
       throw facet::Error(fmt::format("vggface: {} images but {} label rows; connect labels and images of the same "
                                      "dataset",
@@ -99,12 +100,22 @@ class VggFaceStep final : public facet::Step {
     ctx.info("{} parameters ({} trainable), fc7 width {}, {} heads; {} train / {} val images",
              count(net->parameters(), false), count(net->parameters(), true), heads_options.in_features(),
              num_classes.size(), train.size(), val.size());
+    const auto train_options = vggface::TrainOptions::from(params);
     const auto history = vggface::train_heads(*net, forward, train, val, labels, num_classes,
-                                              vggface::TrainOptions::from(params), rng, ctx);
+                                              train_options, rng, ctx);
+    if (train_options.majority_fallback) {
+      const auto replaced = vggface::apply_majority_fallback(*net->heads, forward, train, val, labels, num_classes,
+                                                             train_options.batch_size, rng);
+      std::vector<std::string> names;
+      for (auto h : replaced) names.push_back(head_names.at(static_cast<size_t>(h)));
+      ctx.info("{} of {} heads not clearly better than their majority class on validation now predict it{}{}", replaced.size(),
+               num_classes.size(), replaced.empty() ? "" : ": ", fmt::join(names, ", "));
+      ctx.metric("majority_fallback_heads", static_cast<double>(replaced.size()));
+    }
     net->to(torch::kCPU);
 
     Artifact model = vggface::save_attribute_net(net, params.get_string("preprocessing"),
-                                                 labels_in.attr_strings("head_names"));
+                                                 head_names);
     model.set_attr("trainable_from", params.get_string("trainable_from"));
     const auto& best = *std::max_element(history.begin(), history.end(), [](const auto& a, const auto& b) {
       return a.val_accuracy < b.val_accuracy;

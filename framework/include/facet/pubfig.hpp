@@ -37,6 +37,24 @@ inline const std::vector<std::vector<int>>& groups() {
   return g;
 }
 
+/// Where an attribute sits among the group heads: its group's index and the
+/// class that means "this attribute" (k+1 for the k-th member of a group;
+/// 1, "yes", for a group of one).
+struct GroupPosition {
+  int group = -1;
+  int cls = -1;
+};
+
+inline GroupPosition group_position(int attribute) {
+  const auto& g = groups();
+  for (size_t i = 0; i < g.size(); ++i) {
+    for (size_t k = 0; k < g[i].size(); ++k) {
+      if (g[i][k] == attribute) return {static_cast<int>(i), g[i].size() == 1 ? 1 : static_cast<int>(k) + 1};
+    }
+  }
+  return {};
+}
+
 /// Index of an attribute by name, or -1.
 inline int index_of(std::string_view name) {
   for (int i = 0; i < kNumAttributes; ++i) {
