@@ -201,6 +201,14 @@ int execute(const Pipeline& p, const RunOptions& options, RunLog& log, RunSummar
   check_step_ids(p, options);
   const std::set<std::string> needed = options.until.empty() ? std::set<std::string>() : needed_for(p, options.until);
   auto selected = [&](const std::string& id) { return options.until.empty() || needed.count(id) != 0; };
+  // A step asked to rerun invalidates everything downstream of it: their
+  // cache keys only know the upstream keys, not the new outputs.
+  std::set<std::string> rerun = options.rerun;
+  for (const auto& s : p.steps) {
+    for (const auto& [port, in] : s.inputs) {
+      if (rerun.count(in.step) != 0) rerun.insert(s.id);
+    }
+  }
 
   // Keys first: each depends on its inputs' keys.
   std::map<std::string, std::string> keys;
@@ -219,7 +227,7 @@ int execute(const Pipeline& p, const RunOptions& options, RunLog& log, RunSummar
     for (const auto& s : p.steps) {
       std::string status = "run";
       if (!selected(s.id)) status = "skip (after --until)";
-      else if (options.rerun.count(s.id) != 0) status = "rerun";
+      else if (rerun.count(s.id) != 0) status = "rerun";
       else if (!options.no_cache && cache.contains(s.step->info.name, keys[s.id])) status = "cached";
       fmt::print("  {:<16} {:<14} {}  {}\n", s.id, s.step->info.name, keys[s.id].substr(0, 12), status);
     }
@@ -250,7 +258,7 @@ int execute(const Pipeline& p, const RunOptions& options, RunLog& log, RunSummar
     record.key = keys[s.id];
     const auto started = std::chrono::steady_clock::now();
     try {
-      if (!options.no_cache && options.rerun.count(s.id) == 0) {
+      if (!options.no_cache && rerun.count(s.id) == 0) {
         std::string problem;
         if (auto hit = cache.lookup(s, keys[s.id], &problem)) {
           results[s.id] = std::move(hit->outputs);

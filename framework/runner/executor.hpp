@@ -16,7 +16,7 @@ struct RunOptions {
   bool dry_run = false;
   bool no_cache = false;
   std::string until;              ///< run only this step and what it needs
-  std::set<std::string> rerun;    ///< recompute these even when cached
+  std::set<std::string> rerun;    ///< recompute these and every step downstream of them
   std::filesystem::path cache_dir = ".facet-cache";
   std::filesystem::path runs_dir = "runs";
   std::filesystem::path run_dir;  ///< when set, the run folder itself (sweeps); else runs_dir/<name>/<timestamp>

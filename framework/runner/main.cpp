@@ -91,7 +91,7 @@ int main(int argc, char** argv) {
       ("dry-run", "print the plan and which steps are cached; run nothing")
       ("until", po::value<std::string>()->default_value(""), "run only this step and the steps it needs")
       ("rerun", po::value<std::vector<std::string>>()->default_value({}, "")->composing(),
-       "recompute this step even when cached (repeatable)")
+       "recompute this step and every step downstream of it, even when cached (repeatable)")
       ("no-cache", "neither read nor write the cache")
       ("cache-dir", po::value<std::string>()->default_value(".facet-cache"), "where step outputs are cached")
       ("runs-dir", po::value<std::string>()->default_value("runs"), "where run folders are created")

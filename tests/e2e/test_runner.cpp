@@ -103,10 +103,13 @@ TEST_CASE("runner: --dry-run, --until, --rerun, --set, --no-cache", "[runner]") 
   CHECK_THAT(r.output, Catch::Matches("(.|\n)*split +split +[0-9a-f]{12}  run\n(.|\n)*"));
   CHECK(std::distance(fs::directory_iterator(dir / "runs" / "smoke"), fs::directory_iterator()) == runs_before);
 
-  r = test::run_runner(kSmoke + " --rerun faces", dir);
+  // --rerun recomputes the step and everything downstream of it, never a stale descendant.
+  REQUIRE(test::run_runner(kSmoke, dir).status == 0);  // everything cached now
+  r = test::run_runner(kSmoke + " --rerun labels", dir);
   REQUIRE(r.status == 0);
-  CHECK_THAT(r.output, Catch::Contains("[faces] running") && Catch::Contains("[labels] cached") &&
-                           Catch::Contains("[split] running"));
+  CHECK_THAT(r.output, Catch::Contains("[faces] cached") && Catch::Contains("[split] cached") &&
+                           Catch::Contains("[labels] running") && Catch::Contains("[backbone] running") &&
+                           Catch::Contains("[evaluation] running"));
 
   r = test::run_runner(kSmoke + " --set steps.faces.with.count=50 --dry-run", dir);
   CHECK_THAT(r.output, Catch::Matches("(.|\n)*faces +synthfaces +[0-9a-f]{12}  run\n(.|\n)*"));
