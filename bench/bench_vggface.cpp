@@ -57,7 +57,7 @@ int main(int argc, char** argv) {
   std::vector<double> extract;
   net->eval();
   {
-    torch::NoGradGuard no_grad;
+    c10::InferenceMode inference;  // as extract does
     const auto big = torch::randn({256, 3, size, size});
     for (std::int64_t s = 0; s < std::max<std::int64_t>(steps / 2, 3) + 2; ++s) {
       const auto t = std::chrono::steady_clock::now();

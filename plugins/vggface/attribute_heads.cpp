@@ -55,18 +55,22 @@ void AttributeHeadsImpl::set_constant(std::int64_t head, std::int64_t cls) {
 
 torch::Tensor masked_heads_loss(const torch::Tensor& logits, const torch::Tensor& labels,
                                 const std::vector<std::int64_t>& num_classes, const torch::Tensor& class_weights) {
+  namespace F = torch::nn::functional;
   auto total = torch::zeros({}, logits.options());
   std::int64_t offset = 0;
   for (size_t h = 0; h < num_classes.size(); ++h) {
     const auto k = num_classes[h];
     const auto target = labels.select(1, static_cast<std::int64_t>(h));
-    const auto known = target >= 0;
-    if (known.any().item<bool>()) {
-      const auto head_logits = logits.slice(1, offset, offset + k).index({known});
-      auto options = torch::nn::functional::CrossEntropyFuncOptions();
-      if (class_weights.defined()) options.weight(class_weights.slice(0, offset, offset + k));
-      total = total + torch::nn::functional::cross_entropy(head_logits, target.index({known}), options);
+    // Summed over known labels (ignore_index drops the unknown -1), divided by
+    // their count (or total weight): the mean without a host sync per head.
+    auto options = F::CrossEntropyFuncOptions().ignore_index(-1).reduction(torch::kSum);
+    torch::Tensor denominator = (target >= 0).sum().to(logits.scalar_type());
+    if (class_weights.defined()) {
+      const auto w = class_weights.slice(0, offset, offset + k);
+      options.weight(w);
+      denominator = (w.index_select(0, target.clamp_min(0)) * (target >= 0)).sum();
     }
+    total = total + F::cross_entropy(logits.slice(1, offset, offset + k), target, options) / denominator.clamp_min(1e-12);
     offset += k;
   }
   return total;

@@ -44,7 +44,7 @@ class Extract final : public facet::Step {
     auto features = ctx.create_rows("features", "features", {n, width}, torch::kFloat32);
     std::vector<torch::Tensor> classes, confidence;
     std::mt19937_64 rng(ctx.seed());
-    torch::NoGradGuard no_grad;
+    c10::InferenceMode inference;  // no autograd bookkeeping at all: the outputs are only stored
     auto progress = ctx.progress("extracting " + layer, n, "images");
     for (std::int64_t begin = 0; begin < n; begin += batch) {
       const auto end = std::min(n, begin + batch);
