@@ -53,7 +53,7 @@ class Evaluate final : public facet::Step {
  public:
   facet::StepInfo info() const override {
     return {"evaluate",
-            "1.0",
+            "1.1",
             "Per-attribute and per-head accuracy, balanced accuracy and majority baseline of predictions on a split",
             "evaluation",
             {ParamSpec::choice("subset", "test", {"train", "val", "test"}, "the split rows to score")},
@@ -85,12 +85,25 @@ class Evaluate final : public facet::Step {
     }
     const auto& names = labels_in.attr_strings("attribute_names");
     if (grouped) {
+      // An attribute's baseline is its head's: the group's most common class,
+      // scored per attribute (a group head cannot predict each member's own
+      // majority at once).
+      std::vector<torch::Tensor> constant;
+      for (std::int64_t h = 0; h < truth.size(1); ++h) {
+        const auto column = truth.select(1, h);
+        const auto known = column.index({column >= 0});
+        const auto majority = known.numel() > 0 ? torch::bincount(known).argmax() : torch::zeros({}, torch::kInt64);
+        constant.push_back(torch::where(column < 0, column, majority.expand_as(column)));
+      }
+      const auto constants = torch::stack(constant, 1);
       for (int a = 0; a < static_cast<int>(names.size()); ++a) {
         const auto position = facet::pubfig::group_position(a);
         const auto column = [&](const torch::Tensor& classes) {
           return evaluate::attribute_column(classes.select(1, position.group), position.cls);
         };
-        attributes.push_back(evaluate::score_column(column(truth), column(predicted), 2, names[static_cast<size_t>(a)]));
+        auto score = evaluate::score_column(column(truth), column(predicted), 2, names[static_cast<size_t>(a)]);
+        score.majority = evaluate::score_column(column(truth), column(constants), 2, score.name).accuracy;
+        attributes.push_back(score);
       }
     } else {
       attributes = heads;

@@ -31,9 +31,11 @@ TEST_CASE("evaluate: accuracy, balanced accuracy and majority equal hand-compute
 }
 
 TEST_CASE("evaluate: grouped heads are scored per attribute too", "[evaluate]") {
-  auto s = torch::full({3, pubfig::kNumAttributes}, -1.0f);
+  auto s = torch::full({5, pubfig::kNumAttributes}, -1.0f);
   s[0][9] = 1;   // Black Hair: hair class 1
   s[1][10] = 1;  // Blond Hair: hair class 2
+  s[3][9] = 1;   // Black Hair
+  s[4][11] = 1;  // Brown Hair: hair class 3 (row 2 has none: class 0)
   Artifact attributes;
   attributes.set("scores", s);
   attributes.set_attr("attribute_names", std::vector<std::string>(pubfig::kAttributeNames.begin(), pubfig::kAttributeNames.end()));
@@ -42,14 +44,19 @@ TEST_CASE("evaluate: grouped heads are scored per attribute too", "[evaluate]") 
   auto classes = labels.get("labels").clone();
   classes[1][3] = 1;  // blond predicted as black
   predictions.set("classes", classes);
-  split.set("test", torch::tensor({0, 1, 2}, torch::kInt64));
+  split.set("test", torch::arange(5, torch::kInt64));
   const auto out = test::run_step("evaluate", {{"labels", labels}, {"predictions", predictions}, {"split", split}})
                        .at("metrics");
   const auto& names = out.attr_strings("attribute_names");
   REQUIRE(names.size() == pubfig::kNumAttributes);
-  const auto acc = out.get("accuracy");
-  CHECK(acc[pubfig::index_of("Black Hair")].item<double>() == Approx(2.0 / 3));  // row 1 wrongly positive
-  CHECK(acc[pubfig::index_of("Blond Hair")].item<double>() == Approx(2.0 / 3));  // row 1 missed
+  const auto acc = out.get("accuracy"), majority = out.get("majority");
+  CHECK(acc[pubfig::index_of("Black Hair")].item<double>() == Approx(4.0 / 5));  // row 1 wrongly positive
+  CHECK(acc[pubfig::index_of("Blond Hair")].item<double>() == Approx(4.0 / 5));  // row 1 missed
   CHECK(acc[pubfig::index_of("Gray Hair")].item<double>() == Approx(1.0));
-  CHECK(out.get("head_accuracy")[3].item<double>() == Approx(2.0 / 3));
+  CHECK(out.get("head_accuracy")[3].item<double>() == Approx(4.0 / 5));
+  // The baseline is the hair head always saying its most common class, Black Hair (2 of 5):
+  // right for Black Hair on rows 0 and 3 only, and for Blond Hair on every row but 1.
+  CHECK(majority[pubfig::index_of("Black Hair")].item<double>() == Approx(2.0 / 5));
+  CHECK(majority[pubfig::index_of("Blond Hair")].item<double>() == Approx(4.0 / 5));
+  CHECK(out.get("head_majority")[3].item<double>() == Approx(2.0 / 5));
 }
