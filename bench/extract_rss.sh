@@ -29,7 +29,9 @@ peak() {  # runs the runner, prints its peak RSS in MiB
   "$build/bin/runner" extract.yaml "$@" > run.log 2>&1 &
   local pid=$! hwm=0
   while kill -0 "$pid" 2>/dev/null; do
-    hwm=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo "$hwm")
+    local now
+    now=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status" 2>/dev/null || true)  # empty once a zombie
+    if [[ -n "$now" ]] && ((now > hwm)); then hwm=$now; fi
     sleep 0.05
   done
   wait "$pid"
