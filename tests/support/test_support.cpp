@@ -25,7 +25,8 @@ const PluginRegistry& registry() {
 }
 
 fs::path temp_dir(const std::string& name) {
-  const fs::path dir = fs::path(FACET_TEST_TMP) / name;
+  // ctest runs test cases as parallel processes: the pid keeps their folders apart.
+  const fs::path dir = fs::path(FACET_TEST_TMP) / (name + "-" + std::to_string(::getpid()));
   fs::remove_all(dir);
   fs::create_directories(dir);
   return dir;
@@ -39,8 +40,8 @@ Artifacts run_step(const std::string& name, const Artifacts& inputs, const std::
   config.id = name;
   config.step = step;
   config.params = parse_step_params(*step, with_yaml);
-  static int counter = 0;  // ctest runs test cases as parallel processes: the pid keeps folders apart
-  const fs::path dir = temp_dir("steps/" + name + "-" + std::to_string(::getpid()) + "-" + std::to_string(++counter));
+  static int counter = 0;
+  const fs::path dir = temp_dir("steps/" + name + "-" + std::to_string(++counter));
   static RunLog log;
   StepRun run{config, seed, "test", torch::kCPU, 2, dir};
   return facet::run_step(run, inputs, dir / "outputs.h5", log);

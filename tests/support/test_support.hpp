@@ -18,7 +18,7 @@ namespace fs = std::filesystem;
 /// The plugins of this build tree, loaded once.
 const PluginRegistry& registry();
 
-/// A fresh, empty folder for one test.
+/// A fresh, empty folder for one test (unique to this process).
 fs::path temp_dir(const std::string& name);
 
 /// Runs step `name` from its plugin with parameters from a YAML `with:`
