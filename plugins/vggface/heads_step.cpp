@@ -64,13 +64,8 @@ class HeadsStep final : public facet::Step {
     const auto history = vggface::train_heads(*heads, forward, train, val, labels, num_classes,
                                               train_options, rng, ctx);
     if (train_options.majority_fallback) {
-      const auto replaced = vggface::apply_majority_fallback(*heads, forward, train, val, labels, num_classes,
-                                                             train_options.batch_size, rng);
-      std::vector<std::string> names;
-      for (auto h : replaced) names.push_back(head_names.at(static_cast<size_t>(h)));
-      ctx.info("{} of {} heads not clearly better than their majority class on validation now predict it{}{}", replaced.size(),
-               num_classes.size(), replaced.empty() ? "" : ": ", fmt::join(names, ", "));
-      ctx.metric("majority_fallback_heads", static_cast<double>(replaced.size()));
+      vggface::select_heads_on_validation(*heads, forward, train, val, labels, num_classes, head_names,
+                                          train_options.batch_size, rng, ctx);
     }
     heads->to(torch::kCPU);
 

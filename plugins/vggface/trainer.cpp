@@ -3,6 +3,8 @@
 #include <chrono>
 #include <cmath>
 
+#include <fmt/ranges.h>
+
 #include "attribute_heads.hpp"
 #include "facet/errors.hpp"
 #include "facet/plot.hpp"
@@ -132,6 +134,19 @@ std::vector<std::int64_t> apply_majority_fallback(AttributeHeadsImpl& heads, con
     }
   }
   return replaced;
+}
+
+void select_heads_on_validation(AttributeHeadsImpl& heads, const Forward& forward, const RowBatches& train,
+                                const RowBatches& val, const torch::Tensor& labels,
+                                const std::vector<std::int64_t>& num_classes,
+                                const std::vector<std::string>& head_names, std::int64_t batch_size,
+                                std::mt19937_64& rng, facet::Context& ctx) {
+  const auto replaced = apply_majority_fallback(heads, forward, train, val, labels, num_classes, batch_size, rng);
+  std::vector<std::string> names;
+  for (auto h : replaced) names.push_back(head_names.at(static_cast<size_t>(h)));
+  ctx.info("{} of {} heads not clearly better than their majority class on validation now predict it{}{}",
+           replaced.size(), num_classes.size(), replaced.empty() ? "" : ": ", fmt::join(names, ", "));
+  ctx.metric("majority_fallback_heads", static_cast<double>(replaced.size()));
 }
 
 facet::Artifact history_artifact(const std::vector<EpochRecord>& history) {

@@ -57,6 +57,14 @@ std::vector<std::int64_t> apply_majority_fallback(AttributeHeadsImpl& heads, con
                                                   const std::vector<std::int64_t>& num_classes,
                                                   std::int64_t batch_size, std::mt19937_64& rng);
 
+/// apply_majority_fallback, reported: the heads replaced are logged by name
+/// and counted in the metric majority_fallback_heads.
+void select_heads_on_validation(AttributeHeadsImpl& heads, const Forward& forward, const RowBatches& train,
+                                const RowBatches& val, const torch::Tensor& labels,
+                                const std::vector<std::int64_t>& num_classes,
+                                const std::vector<std::string>& head_names, std::int64_t batch_size,
+                                std::mt19937_64& rng, facet::Context& ctx);
+
 /// The `history` artifact: one tensor per column of the records.
 facet::Artifact history_artifact(const std::vector<EpochRecord>& history);
 
