@@ -25,6 +25,7 @@ TEST_CASE("vggface: layer shapes follow input size and width", "[vggface]") {
     CHECK(net->forward(x, "conv1_2").sizes() == torch::IntArrayRef({2, c.conv1, c.size, c.size}));
     CHECK(net->forward(x, "conv5_3").sizes() == torch::IntArrayRef({2, c.conv5, c.size / 16, c.size / 16}));
     CHECK(net->forward(x, "fc7").sizes() == torch::IntArrayRef({2, c.fc}));
+    CHECK(vggface::fc7_width(net->options()) == c.fc);
     CHECK(net->forward(x, "fc8").sizes() == torch::IntArrayRef({2, 2622}));
     const auto params = net->named_parameters();
     CHECK(params["fc6.weight"].sizes() == torch::IntArrayRef({c.fc, c.conv5 * (c.size / 32) * (c.size / 32)}));

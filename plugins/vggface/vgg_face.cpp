@@ -43,6 +43,8 @@ VggFaceOptions VggFaceOptions::load(const facet::Artifact& a) {
       .identities(a.attr_int("identities"));
 }
 
+std::int64_t fc7_width(const VggFaceOptions& options) { return scaled(kFcWidth, options.width()); }
+
 const std::vector<std::string>& layer_names() {
   static const std::vector<std::string> names = [] {
     std::vector<std::string> n;
@@ -74,7 +76,7 @@ VggFaceImpl::VggFaceImpl(const VggFaceOptions& options) : options_(options) {
     }
   }
   const std::int64_t spatial = options.input_size() / 32;
-  const std::int64_t fc = scaled(kFcWidth, options.width());
+  const std::int64_t fc = fc7_width(options);
   std::int64_t fc_in = in * spatial * spatial;
   for (const char* name : {"fc6", "fc7"}) {
     Layer layer;

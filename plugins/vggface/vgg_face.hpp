@@ -28,6 +28,9 @@ struct VggFaceOptions {
   static VggFaceOptions load(const facet::Artifact& artifact);
 };
 
+/// Width of fc6 and fc7 for these options (what the heads receive).
+std::int64_t fc7_width(const VggFaceOptions& options);
+
 /// Names of the layers in order: conv1_1 ... conv5_3, fc6, fc7 (and fc8).
 const std::vector<std::string>& layer_names();
 

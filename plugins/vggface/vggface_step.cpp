@@ -74,9 +74,8 @@ class VggFaceStep final : public facet::Step {
                                       .width(params.get_float("width"))
                                       .batch_norm(params.get_bool("batch_norm"))
                                       .dropout(params.get_float("dropout"));
-    vggface::VggFace probe(backbone_options);
     const auto heads_options = vggface::AttributeHeadsOptions()
-                                   .in_features(probe->output_size("fc7"))
+                                   .in_features(vggface::fc7_width(backbone_options))
                                    .num_classes(num_classes)
                                    .shared_fc(params.get_int_list("shared_fc"))
                                    .dropout(params.get_float("dropout"));
