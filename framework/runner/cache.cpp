@@ -1,5 +1,7 @@
 #include "cache.hpp"
 
+#include <algorithm>
+
 #include <openssl/evp.h>
 
 #include <fmt/format.h>
@@ -19,6 +21,26 @@ std::string sha256_hex(const std::string& text) {
   for (unsigned int i = 0; i < length; ++i) hex += fmt::format("{:02x}", digest[i]);
   return hex;
 }
+
+std::string file_stamp(const fs::directory_entry& entry) {
+  const auto mtime = entry.last_write_time().time_since_epoch().count();
+  return fmt::format("{} {}", entry.file_size(), mtime);
+}
+
+/// What a path parameter names, cheaply: every file's name, size and
+/// modification time (a folder recursively), or "missing".
+std::string path_fingerprint(const fs::path& path) {
+  std::error_code ec;
+  const fs::directory_entry root(path, ec);
+  if (ec || !root.exists()) return "missing";
+  if (!root.is_directory()) return file_stamp(root);
+  std::vector<std::string> lines;
+  for (const auto& entry : fs::recursive_directory_iterator(path, fs::directory_options::skip_permission_denied, ec)) {
+    if (entry.is_regular_file()) lines.push_back(fs::relative(entry.path(), path).string() + " " + file_stamp(entry));
+  }
+  std::sort(lines.begin(), lines.end());
+  return sha256_hex(fmt::format("{}", fmt::join(lines, "\n")));
+}
 }  // namespace
 
 std::string cache_key(const StepConfig& step, std::uint64_t seed, const std::map<std::string, std::string>& input_keys) {
@@ -26,6 +48,11 @@ std::string cache_key(const StepConfig& step, std::uint64_t seed, const std::map
   text += fmt::format("step {}\nversion {}\nseed {}\n", step.step->info.name, step.step->info.version, seed);
   for (const auto& [name, value] : step.params.values()) text += fmt::format("param {} {}\n", name, format_value(value));
   for (const auto& [port, key] : input_keys) text += fmt::format("input {} {}\n", port, key);
+  for (const auto& spec : step.step->info.params) {
+    if (spec.type == ParamType::Path) {
+      text += fmt::format("files {} {}\n", spec.name, path_fingerprint(step.params.get_string(spec.name)));
+    }
+  }
   return sha256_hex(text);
 }
 

@@ -12,7 +12,8 @@
 namespace facet {
 
 /// Content hash of one step: step name, plugin version, resolved parameters,
-/// the keys of its inputs and its derived seed (SHA-256, hex).
+/// the keys of its inputs, its derived seed and the state of the files its
+/// path parameters name (SHA-256, hex).
 std::string cache_key(const StepConfig& step, std::uint64_t seed,
                       const std::map<std::string, std::string>& input_keys);
 

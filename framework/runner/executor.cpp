@@ -213,12 +213,13 @@ int execute(const Pipeline& p, const RunOptions& options, RunLog& log, RunSummar
   // Keys first: each depends on its inputs' keys.
   std::map<std::string, std::string> keys;
   std::map<std::string, std::uint64_t> seeds;
-  for (const auto& s : p.steps) {
+  auto compute_key = [&](const StepConfig& s) {
     std::map<std::string, std::string> input_keys;
     for (const auto& [port, in] : s.inputs) input_keys[port] = keys.at(in.step) + "/" + in.output;
     seeds[s.id] = derive_seed(p.seed, s.id);
     keys[s.id] = cache_key(s, seeds[s.id], input_keys);
-  }
+  };
+  for (const auto& s : p.steps) compute_key(s);
   Cache cache(options.cache_dir);
 
   if (options.dry_run) {
@@ -254,6 +255,7 @@ int execute(const Pipeline& p, const RunOptions& options, RunLog& log, RunSummar
   for (const auto& s : p.steps) {
     if (!selected(s.id)) continue;
     order.push_back(s.id);
+    compute_key(s);  // again: an upstream step may have written the files a path parameter names
     StepRecord& record = records[s.id];
     record.key = keys[s.id];
     const auto started = std::chrono::steady_clock::now();

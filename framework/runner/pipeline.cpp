@@ -298,6 +298,7 @@ class Parser {
         return v;
       }
       case ParamType::String:
+      case ParamType::Path:
         if (!n.IsScalar()) return bad(shown);
         return n.Scalar();
       case ParamType::Choice:

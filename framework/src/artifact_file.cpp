@@ -245,6 +245,14 @@ class ArtifactFileWriterImpl {
                  where);
   }
 
+  void shrink_rows(const std::string& dataset, std::vector<std::int64_t> shape) {
+    std::lock_guard lock(h5::h5_lock());
+    const std::string where = temp_path_.string() + ":" + dataset;
+    Handle ds(check(H5Dopen2(file_->file.get(), dataset.c_str(), H5P_DEFAULT), where));
+    const std::vector<hsize_t> dims(shape.begin(), shape.end());
+    check_status(H5Dset_extent(ds.get(), dims.data()), where);
+  }
+
   std::shared_ptr<const TensorSource> source(const std::string& dataset) {
     return std::make_shared<H5TensorSource>(file_, dataset);
   }
@@ -300,6 +308,13 @@ class H5RowWriter final : public RowWriter {
     if (!shape_.empty() && written_ != shape_[0]) {
       throw Error(fmt::format("{}: finished after {} of {} rows", dataset_, written_, shape_[0]));
     }
+    return file_.source(dataset_);
+  }
+
+  std::shared_ptr<const TensorSource> finish_early() override {
+    if (shape_.empty()) return finish();
+    shape_[0] = written_;
+    file_.shrink_rows(dataset_, shape_);
     return file_.source(dataset_);
   }
 

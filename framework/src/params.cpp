@@ -47,6 +47,9 @@ ParamSpec ParamSpec::flag(std::string name, bool def, std::string doc) {
 ParamSpec ParamSpec::text(std::string name, std::string def, std::string doc) {
   return make(std::move(name), ParamType::String, std::move(def), std::move(doc));
 }
+ParamSpec ParamSpec::path(std::string name, std::string def, std::string doc) {
+  return make(std::move(name), ParamType::Path, std::move(def), std::move(doc));
+}
 ParamSpec ParamSpec::choice(std::string name, std::string def, std::vector<std::string> choices,
                             std::string doc) {
   auto spec = make(std::move(name), ParamType::Choice, std::move(def), std::move(doc));
@@ -75,6 +78,7 @@ std::string describe_type(const ParamSpec& spec) {
     case ParamType::Int: return "int";
     case ParamType::Float: return "float";
     case ParamType::String: return "string";
+    case ParamType::Path: return "path";
     case ParamType::Choice: return fmt::format("one of {}", fmt::join(spec.choices, ", "));
     case ParamType::IntList: return "list of int";
     case ParamType::FloatList: return "list of float";

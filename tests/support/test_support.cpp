@@ -1,5 +1,6 @@
 #include "test_support.hpp"
 
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -77,5 +78,44 @@ void write_text(const fs::path& file, const std::string& text) {
 }
 
 fs::path source_path(const std::string& relative) { return fs::path(FACET_SOURCE_DIR) / relative; }
+
+fs::path pubfig_index_dir() {
+  std::vector<fs::path> candidates;
+  if (const char* env = std::getenv("FACET_PUBFIG_INDEX")) candidates.emplace_back(env);
+  candidates.push_back(fs::path(FACET_SOURCE_DIR) / ".." / "shared" / "data" / "pubfig");
+  candidates.emplace_back("/work/shared/data/pubfig");
+  for (const auto& c : candidates) {
+    if (fs::exists(c / "dev_urls.txt")) return c;
+  }
+  throw std::runtime_error("PubFig's index files (dev_urls.txt) are not beside the project in ../shared/data/pubfig; "
+                           "set FACET_PUBFIG_INDEX to their folder");
+}
+
+BackgroundProcess::BackgroundProcess(const std::string& command) {
+  int out[2];
+  if (pipe(out) != 0) throw std::runtime_error("pipe failed");
+  pid_ = fork();
+  if (pid_ == 0) {
+    setpgid(0, 0);  // its own group, so the whole tree can be stopped
+    dup2(out[1], STDOUT_FILENO);
+    close(out[0]);
+    close(out[1]);
+    execl("/bin/sh", "sh", "-c", command.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  close(out[1]);
+  char c = 0;
+  while (read(out[0], &c, 1) == 1 && c != '\n') first_line_ += c;
+  close(out[0]);
+  if (first_line_.empty()) throw std::runtime_error("background command printed nothing: " + command);
+}
+
+BackgroundProcess::~BackgroundProcess() {
+  if (pid_ > 0) {
+    kill(-pid_, SIGTERM);
+    kill(pid_, SIGTERM);
+    waitpid(pid_, nullptr, 0);
+  }
+}
 
 }  // namespace facet::test

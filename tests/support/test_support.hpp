@@ -42,4 +42,23 @@ void write_text(const fs::path& file, const std::string& text);
 /// Path of a file in the source tree.
 fs::path source_path(const std::string& relative);
 
+/// PubFig's real index files, beside the project (../shared/data/pubfig) or
+/// where FACET_PUBFIG_INDEX points.
+fs::path pubfig_index_dir();
+
+/// A shell command running in the background (a test server), stopped when
+/// this goes out of scope. Construction waits for its first line of output.
+class BackgroundProcess {
+ public:
+  explicit BackgroundProcess(const std::string& command);
+  ~BackgroundProcess();
+  BackgroundProcess(const BackgroundProcess&) = delete;
+  BackgroundProcess& operator=(const BackgroundProcess&) = delete;
+  const std::string& first_line() const { return first_line_; }
+
+ private:
+  int pid_ = -1;
+  std::string first_line_;
+};
+
 }  // namespace facet::test

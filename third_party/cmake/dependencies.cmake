@@ -9,6 +9,7 @@ find_package(HDF5 REQUIRED COMPONENTS C)
 find_package(fmt REQUIRED)
 find_package(OpenSSL REQUIRED)
 find_package(Threads REQUIRED)
+find_package(CURL REQUIRED)
 
 # Debian splits OpenCV into per-module packages without the CMake config;
 # fall back to the plain libraries when OpenCVConfig.cmake is absent.

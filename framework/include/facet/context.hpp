@@ -37,6 +37,10 @@ class FACET_API RowWriter {
   /// Closes the tensor (all declared rows must have been written) and returns
   /// it, to be put into an output artifact with Artifact::set.
   virtual std::shared_ptr<const TensorSource> finish() = 0;
+  /// Closes the tensor after the rows appended so far, when fewer than
+  /// declared turned out usable (a loader skipping corrupt images): the first
+  /// dimension shrinks to the rows written.
+  virtual std::shared_ptr<const TensorSource> finish_early() = 0;
 };
 
 /// What a running step gets from the runner besides inputs and parameters.

@@ -12,8 +12,9 @@
 namespace facet {
 
 /// The types a step parameter can have. `Choice` is a string restricted to
-/// ParamSpec::choices.
-enum class ParamType { Bool, Int, Float, String, Choice, IntList, FloatList, StringList };
+/// ParamSpec::choices. `Path` is a string naming a file or folder the step
+/// reads: its contents (sizes and modification times) join the cache key.
+enum class ParamType { Bool, Int, Float, String, Choice, IntList, FloatList, StringList, Path };
 
 /// A parameter value as the runner parsed it from YAML.
 using ParamValue = std::variant<bool, std::int64_t, double, std::string, std::vector<std::int64_t>,
@@ -35,6 +36,8 @@ struct FACET_API ParamSpec {
   static ParamSpec real(std::string name, double def, std::string doc);
   static ParamSpec flag(std::string name, bool def, std::string doc);
   static ParamSpec text(std::string name, std::string def, std::string doc);
+  /// A file or folder the step reads (relative to the working directory).
+  static ParamSpec path(std::string name, std::string def, std::string doc);
   static ParamSpec choice(std::string name, std::string def, std::vector<std::string> choices,
                           std::string doc);
   static ParamSpec int_list(std::string name, std::vector<std::int64_t> def, std::string doc);

@@ -1,0 +1,38 @@
+#include "dataset_report.hpp"
+
+#include <fmt/format.h>
+
+#include "downloader.hpp"
+
+namespace facet::faces {
+
+void report_drops(Context& ctx, size_t rows, size_t kept, const DropCounter& dropped) {
+  std::string md = fmt::format("# {}: {} of {} index rows kept\n\n| dropped because | rows |\n|---|---:|\n",
+                               ctx.step_id(), kept, rows);
+  for (const auto& [why, count] : dropped.counts()) {
+    md += fmt::format("| {} | {} |\n", why, count);
+    ctx.warn("{} rows dropped: {}", count, why);
+  }
+  ctx.save_file("load_report.md", md);
+  ctx.metric("rows", static_cast<double>(rows));
+  ctx.metric("images", static_cast<double>(kept));
+  ctx.metric("dropped", static_cast<double>(rows - kept));
+}
+
+std::set<std::string> intact_downloads(const Artifact& manifest) {
+  const auto people = manifest.attr_strings("person_names");
+  const auto person = manifest.get("person").contiguous();
+  const auto imagenum = manifest.get("image_id").contiguous();
+  const auto status = manifest.get("status").contiguous();
+  std::set<std::string> ok;
+  for (std::int64_t i = 0; i < status.size(0); ++i) {
+    const auto s = static_cast<DownloadStatus>(status[i].item<std::int64_t>());
+    if (s == DownloadStatus::Ok || s == DownloadStatus::Present) {
+      ok.insert(fmt::format("{}\t{}", people.at(static_cast<size_t>(person[i].item<std::int64_t>())),
+                            imagenum[i].item<std::int64_t>()));
+    }
+  }
+  return ok;
+}
+
+}  // namespace facet::faces

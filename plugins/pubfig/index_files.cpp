@@ -1,0 +1,244 @@
+#include "index_files.hpp"
+
+#include <charconv>
+#include <fstream>
+#include <sstream>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <facet/errors.hpp>
+
+namespace facet::faces {
+namespace fs = std::filesystem;
+
+namespace {
+
+std::ifstream open(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error(fmt::format("{}: cannot open (does it exist?)", path.string()));
+  return in;
+}
+
+[[noreturn]] void fail(const fs::path& path, int line, const std::string& what) {
+  throw Error(fmt::format("{}:{}: {}", path.string(), line, what));
+}
+
+std::vector<std::string> split(const std::string& line, char sep) {
+  std::vector<std::string> fields;
+  size_t start = 0;
+  while (true) {
+    const size_t end = line.find(sep, start);
+    fields.push_back(line.substr(start, end == std::string::npos ? std::string::npos : end - start));
+    if (end == std::string::npos) return fields;
+    start = end + 1;
+  }
+}
+
+/// Whitespace-separated fields (CelebA pads with runs of spaces).
+std::vector<std::string> words(const std::string& line) {
+  std::istringstream in(line);
+  std::vector<std::string> out;
+  for (std::string w; in >> w;) out.push_back(w);
+  return out;
+}
+
+void strip_cr(std::string& line) {
+  if (!line.empty() && line.back() == '\r') line.pop_back();
+}
+
+template <typename T>
+bool parse_number(const std::string& text, T& value) {
+  const char* end = text.data() + text.size();
+  auto [ptr, ec] = std::from_chars(text.data(), end, value);
+  return ec == std::errc() && ptr == end;
+}
+
+std::int64_t parse_int(const fs::path& path, int line, const std::string& text, const char* what) {
+  std::int64_t v = 0;
+  if (!parse_number(text, v)) fail(path, line, fmt::format("{} '{}' is not an integer", what, text));
+  return v;
+}
+
+float parse_float(const fs::path& path, int line, const std::string& text, const char* what) {
+  float v = 0;
+  if (!parse_number(text, v)) fail(path, line, fmt::format("{} '{}' is not a number", what, text));
+  return v;
+}
+
+/// PubFig's tab-separated files: `#` lines are comments, and the last one
+/// before the data (`#\tperson\timagenum...`) names the columns.
+struct TsvLine {
+  int number;
+  std::vector<std::string> fields;
+};
+
+struct Tsv {
+  std::vector<std::string> header;
+  std::vector<TsvLine> rows;
+};
+
+Tsv read_tsv(const fs::path& path) {
+  auto in = open(path);
+  Tsv tsv;
+  std::string line;
+  for (int number = 1; std::getline(in, line); ++number) {
+    strip_cr(line);
+    if (line.empty()) continue;
+    if (line[0] == '#') {
+      auto fields = split(line, '\t');
+      if (fields.size() > 1 && tsv.rows.empty()) tsv.header.assign(fields.begin() + 1, fields.end());
+      continue;
+    }
+    tsv.rows.push_back({number, split(line, '\t')});
+  }
+  return tsv;
+}
+
+void expect_fields(const fs::path& path, const TsvLine& row, size_t count, const char* columns) {
+  if (row.fields.size() != count) {
+    fail(path, row.number,
+         fmt::format("expected {} tab-separated fields ({}), found {}", count, columns, row.fields.size()));
+  }
+}
+
+bool parse_rect(const std::string& text, Rect& rect) {
+  const auto parts = split(text, ',');
+  return parts.size() == 4 && parse_number(parts[0], rect.x0) && parse_number(parts[1], rect.y0) &&
+         parse_number(parts[2], rect.x1) && parse_number(parts[3], rect.y1);
+}
+
+}  // namespace
+
+std::vector<UrlRow> read_urls(const fs::path& path) {
+  const auto tsv = read_tsv(path);
+  std::vector<UrlRow> rows;
+  rows.reserve(tsv.rows.size());
+  for (const auto& line : tsv.rows) {
+    expect_fields(path, line, 5, "person, imagenum, url, rect, md5sum");
+    UrlRow row;
+    row.line = line.number;
+    row.person = line.fields[0];
+    row.imagenum = parse_int(path, line.number, line.fields[1], "imagenum");
+    row.url = line.fields[2];
+    row.rect_parsed = parse_rect(line.fields[3], row.rect);
+    row.md5 = line.fields[4];
+    for (auto& c : row.md5) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    rows.push_back(std::move(row));
+  }
+  return rows;
+}
+
+AttributeTable read_attribute_scores(const fs::path& path) {
+  const auto tsv = read_tsv(path);
+  if (tsv.header.size() < 3 || tsv.header[0] != "person" || tsv.header[1] != "imagenum") {
+    throw Error(fmt::format("{}: no header line '#<TAB>person<TAB>imagenum<TAB>attribute...' before the data",
+                            path.string()));
+  }
+  AttributeTable table;
+  table.names.assign(tsv.header.begin() + 2, tsv.header.end());
+  table.keys.reserve(tsv.rows.size());
+  table.scores.reserve(tsv.rows.size() * table.names.size());
+  for (const auto& line : tsv.rows) {
+    expect_fields(path, line, tsv.header.size(), "person, imagenum and one score per attribute");
+    table.keys.emplace_back(line.fields[0], parse_int(path, line.number, line.fields[1], "imagenum"));
+    for (size_t k = 2; k < line.fields.size(); ++k) {
+      table.scores.push_back(parse_float(path, line.number, line.fields[k], "score"));
+    }
+  }
+  return table;
+}
+
+std::vector<std::string> read_people(const fs::path& path) {
+  const auto tsv = read_tsv(path);
+  std::vector<std::string> people;
+  for (const auto& line : tsv.rows) {
+    expect_fields(path, line, 1, "person");
+    people.push_back(line.fields[0]);
+  }
+  return people;
+}
+
+std::map<ImageKey, ImageLabels> read_image_labels(const fs::path& path) {
+  const auto tsv = read_tsv(path);
+  std::map<ImageKey, ImageLabels> labels;
+  for (const auto& line : tsv.rows) {
+    expect_fields(path, line, 5, "person, imagenum, pose, lighting, expression");
+    const ImageKey key{line.fields[0], parse_int(path, line.number, line.fields[1], "imagenum")};
+    labels[key] = {line.fields[2], line.fields[3], line.fields[4]};
+  }
+  return labels;
+}
+
+CelebaTable read_celeba_attributes(const fs::path& path) {
+  auto in = open(path);
+  std::string line;
+  std::int64_t declared = -1;
+  CelebaTable table;
+  int number = 0;
+  while (std::getline(in, line)) {
+    ++number;
+    strip_cr(line);
+    const auto fields = words(line);
+    if (fields.empty()) continue;
+    if (declared < 0) {
+      declared = parse_int(path, number, fields[0], "the image count");
+    } else if (table.names.empty()) {
+      table.names = fields;
+    } else {
+      if (fields.size() != table.names.size() + 1) {
+        fail(path, number, fmt::format("expected a file name and {} values, found {} fields", table.names.size(),
+                                       fields.size()));
+      }
+      table.files.push_back(fields[0]);
+      for (size_t k = 1; k < fields.size(); ++k) {
+        const auto v = parse_int(path, number, fields[k], "attribute value");
+        if (v != 1 && v != -1) fail(path, number, fmt::format("attribute value {} is neither 1 nor -1", v));
+        table.scores.push_back(static_cast<float>(v));
+      }
+    }
+  }
+  if (table.names.empty()) throw Error(fmt::format("{}: no attribute names (line 2)", path.string()));
+  if (static_cast<std::int64_t>(table.files.size()) != declared) {
+    throw Error(fmt::format("{}: the first line declares {} images, the file holds {} (truncated?)", path.string(),
+                            declared, table.files.size()));
+  }
+  return table;
+}
+
+std::map<std::string, int> read_celeba_partition(const fs::path& path) {
+  auto in = open(path);
+  std::map<std::string, int> partition;
+  std::string line;
+  for (int number = 1; std::getline(in, line); ++number) {
+    strip_cr(line);
+    const auto fields = words(line);
+    if (fields.empty()) continue;
+    if (fields.size() != 2) fail(path, number, "expected 'file partition'");
+    const auto p = parse_int(path, number, fields[1], "partition");
+    if (p < 0 || p > 2) fail(path, number, fmt::format("partition {} is not 0 (train), 1 (val) or 2 (test)", p));
+    partition[fields[0]] = static_cast<int>(p);
+  }
+  return partition;
+}
+
+std::map<std::string, Rect> read_celeba_boxes(const fs::path& path) {
+  auto in = open(path);
+  std::map<std::string, Rect> boxes;
+  std::string line;
+  for (int number = 1; std::getline(in, line); ++number) {
+    strip_cr(line);
+    const auto fields = words(line);
+    if (number <= 2 || fields.empty()) continue;  // the count and the column names
+    if (fields.size() != 5) fail(path, number, "expected 'image_id x_1 y_1 width height'");
+    Rect r;
+    r.x0 = static_cast<int>(parse_int(path, number, fields[1], "x_1"));
+    r.y0 = static_cast<int>(parse_int(path, number, fields[2], "y_1"));
+    r.x1 = r.x0 + static_cast<int>(parse_int(path, number, fields[3], "width"));
+    r.y1 = r.y0 + static_cast<int>(parse_int(path, number, fields[4], "height"));
+    boxes[fields[0]] = r;
+  }
+  return boxes;
+}
+
+}  // namespace facet::faces

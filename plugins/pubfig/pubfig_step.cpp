@@ -1,0 +1,172 @@
+// pubfig: PubFig v1.2's index files and downloaded images to face crops
+// labelled with the 73 attribute scores (the dataset contract of synthfaces).
+#include <algorithm>
+#include <numeric>
+#include <random>
+#include <set>
+
+#include <opencv2/core.hpp>
+
+#include <facet/plugin.hpp>
+#include <facet/pubfig.hpp>
+
+#include "crop_store.hpp"
+#include "dataset_report.hpp"
+#include "image_files.hpp"
+#include "index_files.hpp"
+
+namespace {
+
+using facet::Artifact;
+using facet::Artifacts;
+using facet::ParamSpec;
+namespace faces = facet::faces;
+namespace fs = std::filesystem;
+
+/// Columns of the attribute file in PubFig's canonical order (the file's own
+/// order may differ); an unknown name is an error.
+std::vector<size_t> canonical_columns(const faces::AttributeTable& table, const fs::path& path) {
+  std::vector<size_t> column(facet::pubfig::kNumAttributes, SIZE_MAX);
+  for (size_t k = 0; k < table.names.size(); ++k) {
+    const int i = facet::pubfig::index_of(table.names[k]);
+    if (i < 0) {
+      throw facet::Error(fmt::format("{}: attribute '{}' in the header is not one of PubFig's 73", path.string(),
+                                     table.names[k]));
+    }
+    column[static_cast<size_t>(i)] = k;
+  }
+  return column;
+}
+
+class PubFig final : public facet::Step {
+ public:
+  facet::StepInfo info() const override {
+    return {"pubfig",
+            "1.0",
+            "PubFig v1.2: index files joined with the attribute scores, face boxes cropped from the downloaded images",
+            "dataset",
+            {ParamSpec::path("root", "data/pubfig", "folder with dev_urls.txt, eval_urls.txt, dev_people.txt, "
+                                                    "eval_people.txt and the attribute file"),
+             ParamSpec::path("images", "data/pubfig/images", "downloaded images (pubfig_download's layout: "
+                                                             "Person_Name/IMAGENUM.jpg)"),
+             ParamSpec::text("attribute_file", "pubfig_attributes.txt", "attribute scores, inside root"),
+             ParamSpec::choice("sets", "both", {"both", "dev", "eval"}, "which of PubFig's sets to load"),
+             ParamSpec::integer("size", 224, "crop width and height in pixels").range(16, 1024),
+             ParamSpec::real("margin", 0.15, "context around the face box, as a fraction of its longer side")
+                 .range(0.0, 1.0),
+             ParamSpec::integer("val_people", 6, "dev persons (drawn with the seed) held out for validation; the "
+                                                 "rest of dev trains, eval tests").range(0, 200)},
+            {{"manifest", "pubfig_download's manifest: only images it fetched intact are used", true}},
+            {{"images", "images [N, 3, size, size] uint8 RGB, person [N], image_id [N]"},
+             {"attributes", "scores [N, 73] float32, person [N], image_id [N], subset [N] (0 train = dev, 1 val, "
+                            "2 test = eval); attribute_names, person_names"}}};
+  }
+
+  Artifacts run(const Artifacts& inputs, const facet::Params& params, facet::Context& ctx) override {
+    const fs::path root = params.get_string("root");
+    const fs::path images_dir = params.get_string("images");
+    const std::string sets = params.get_string("sets");
+    cv::setNumThreads(1);  // parallel over images instead
+
+    // Index rows of the chosen sets, and who is in dev.
+    std::vector<faces::UrlRow> rows;
+    std::set<std::string> dev_people;
+    for (const std::string set : {"dev", "eval"}) {
+      if (sets != "both" && sets != set) continue;
+      auto part = faces::read_urls(root / (set + "_urls.txt"));
+      if (set == "dev") {
+        for (const auto& r : part) dev_people.insert(r.person);
+      }
+      rows.insert(rows.end(), std::make_move_iterator(part.begin()), std::make_move_iterator(part.end()));
+    }
+    const fs::path attribute_path = root / params.get_string("attribute_file");
+    const auto table = faces::read_attribute_scores(attribute_path);
+    const auto column = canonical_columns(table, attribute_path);
+    std::map<faces::ImageKey, size_t> score_row;
+    for (size_t i = 0; i < table.keys.size(); ++i) score_row.emplace(table.keys[i], i);
+
+    std::set<std::string> downloaded_ok;  // "person\timagenum" when a manifest is connected
+    const bool use_manifest = inputs.count("manifest") != 0;
+    if (use_manifest) downloaded_ok = faces::intact_downloads(inputs.at("manifest"));
+
+    // Join: which rows have scores, a valid box and an image.
+    faces::DropCounter dropped;
+    std::vector<const faces::UrlRow*> joined;
+    std::vector<faces::CropItem> items;
+    for (const auto& r : rows) {
+      const auto it = score_row.find({r.person, r.imagenum});
+      if (it == score_row.end()) dropped.add("no attribute scores");
+      else if (!r.rect_parsed || !r.rect.valid()) dropped.add("invalid face box");
+      else if (use_manifest && downloaded_ok.count(fmt::format("{}\t{}", r.person, r.imagenum)) == 0)
+        dropped.add("not fetched intact (see the download manifest)");
+      else {
+        joined.push_back(&r);
+        items.push_back({faces::find_image(images_dir, r.person, r.imagenum), r.rect});
+      }
+    }
+    ctx.info("{} index rows, {} with scores, a valid box{}", rows.size(), items.size(),
+             use_manifest ? " and an intact download" : "");
+
+    faces::CropOptions options{static_cast<int>(params.get_int("size")), params.get_float("margin")};
+    const auto n_max = static_cast<std::int64_t>(items.size());
+    auto pixels = ctx.create_rows("images", "images", {n_max, 3, options.size, options.size}, torch::kUInt8);
+    const auto result = faces::store_crops(items, options, *pixels, ctx);
+    for (const auto& [why, count] : result.dropped) dropped.add(why, count);
+
+    // Labels of the kept rows.
+    std::vector<std::string> person_names;
+    for (const auto* r : joined) person_names.push_back(r->person);
+    std::sort(person_names.begin(), person_names.end());
+    person_names.erase(std::unique(person_names.begin(), person_names.end()), person_names.end());
+    const auto val_people = pick_val_people(dev_people, params.get_int("val_people"), ctx.seed());
+
+    const auto n = static_cast<std::int64_t>(result.kept.size());
+    auto scores = torch::full({n, facet::pubfig::kNumAttributes}, NAN, torch::kFloat32);
+    auto person = torch::empty({n}, torch::kInt64), image_id = torch::empty({n}, torch::kInt64);
+    auto subset = torch::empty({n}, torch::kInt64);
+    auto s = scores.accessor<float, 2>();
+    for (std::int64_t i = 0; i < n; ++i) {
+      const auto& r = *joined[static_cast<size_t>(result.kept[static_cast<size_t>(i)])];
+      const size_t src = score_row.at({r.person, r.imagenum});
+      for (int a = 0; a < facet::pubfig::kNumAttributes; ++a) {
+        if (column[static_cast<size_t>(a)] != SIZE_MAX) {
+          s[i][a] = table.scores[src * table.names.size() + column[static_cast<size_t>(a)]];
+        }
+      }
+      person[i] = std::lower_bound(person_names.begin(), person_names.end(), r.person) - person_names.begin();
+      image_id[i] = r.imagenum;
+      subset[i] = dev_people.count(r.person) == 0 ? 2 : val_people.count(r.person) != 0 ? 1 : 0;
+    }
+    faces::report_drops(ctx, rows.size(), static_cast<size_t>(n), dropped);
+
+    Artifact images;
+    images.set("images", pixels->finish_early());
+    images.set("person", person);
+    images.set("image_id", image_id);
+    images.set_attr("layout", std::string("NCHW RGB uint8"));
+    images.set_attr("size", static_cast<std::int64_t>(options.size));
+    Artifact attributes;
+    attributes.set("scores", scores);
+    attributes.set("person", person);
+    attributes.set("image_id", image_id);
+    attributes.set("subset", subset);
+    std::vector<std::string> names(facet::pubfig::kAttributeNames.begin(), facet::pubfig::kAttributeNames.end());
+    attributes.set_attr("attribute_names", names);
+    attributes.set_attr("person_names", person_names);
+    attributes.set_attr("source", std::string("pubfig"));
+    return {{"images", images}, {"attributes", attributes}};
+  }
+
+ private:
+  static std::set<std::string> pick_val_people(const std::set<std::string>& dev, std::int64_t count,
+                                               std::uint64_t seed) {
+    std::vector<std::string> order(dev.begin(), dev.end());
+    std::shuffle(order.begin(), order.end(), std::mt19937_64(seed));
+    order.resize(static_cast<size_t>(std::min<std::int64_t>(count, static_cast<std::int64_t>(order.size()))));
+    return {order.begin(), order.end()};
+  }
+};
+
+}  // namespace
+
+FACET_REGISTER_STEP(PubFig);
