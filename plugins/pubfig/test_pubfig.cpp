@@ -9,6 +9,7 @@
 #include "facet/pubfig.hpp"
 #include "image_files.hpp"
 #include "index_files.hpp"
+#include "keras_fixture.hpp"
 #include "test_support.hpp"
 
 using namespace facet;
@@ -277,4 +278,35 @@ TEST_CASE("pubfig: without a manifest, images on disk are used and corrupt ones 
   CHECK(report.find("| not an image | 1 |") != std::string::npos);
   CHECK(report.find("| image not downloaded |") != std::string::npos);
   CHECK(out.at("images").num_rows("images") == out.at("attributes").num_rows("scores"));
+}
+
+TEST_CASE("pipelines/pubfig.yaml: every step through the real runner on a tiny PubFig", "[pubfig][e2e]") {
+  PubFigFixture fx("pubfig-e2e", 40);
+  const auto weights = fx.dir / "vggface.h5";
+  vggface::test::write_keras(weights, vggface::test::random_vggface(64, 8, 512, 10), {});
+  // The pipeline as shipped, scaled to seconds on a CPU: 64 px, VGG-16 at 1/8 width.
+  std::string args = test::source_path("pipelines/pubfig.yaml").string() + " --set device=cpu";
+  for (const auto& [path, value] : std::vector<std::pair<std::string, std::string>>{
+           {"steps.download.with.root", fx.index.string()},  {"steps.download.with.images", fx.images.string()},
+           {"steps.download.with.timeout", "1.5"},           {"steps.download.with.retries", "1"},
+           {"steps.download.with.backoff", "0.1"},           {"steps.faces.with.root", fx.index.string()},
+           {"steps.faces.with.images", fx.images.string()},  {"steps.faces.with.size", "64"},
+           {"steps.faces.with.val_people", "0"},             {"steps.pretrained.with.file", weights.string()},
+           {"steps.backbone.with.input_size", "64"},         {"steps.backbone.with.width", "0.125"},
+           {"steps.backbone.with.epochs", "2"},              {"steps.maps.with.perplexity", "3"}}) {
+    args += fmt::format(" --set '{}={}'", path, value);
+  }
+  const auto run = test::run_runner(args, fx.dir);
+  INFO(run.output);
+  REQUIRE(run.status == 0);
+  const auto metrics = test::read_text(fs::directory_iterator(fx.dir / "runs" / "pubfig")->path() / "metrics.json");
+  for (const char* key : {"\"images_ok\": 34", "\"images_timeout\": 1", "\"images_changed\": 1", "\"dropped\": 7",
+                          "\"mean_accuracy\"", "\"gray_hair_separation_tsne\""}) {
+    INFO(key);
+    CHECK(metrics.find(key) != std::string::npos);
+  }
+  // A second run is served from the cache, downloads included.
+  const auto again = test::run_runner(args, fx.dir);
+  CHECK(again.status == 0);
+  CHECK(again.output.find("running") == std::string::npos);
 }

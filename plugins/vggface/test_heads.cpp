@@ -36,3 +36,23 @@ TEST_CASE("heads: trains on cached features; a noise head does no worse than its
   CHECK(model >= constant);
   CHECK(out.at("history").num_rows("val_accuracy") == 40);
 }
+
+TEST_CASE("heads: an empty validation split keeps the last epoch instead of failing", "[heads]") {
+  torch::manual_seed(4);
+  const auto x = torch::randn({700, 4});
+  Artifact features, split;
+  features.set("features", x);
+  features.set("labels", (x.select(1, 0) > 0).to(torch::kInt64).unsqueeze(1));
+  features.set("num_classes", torch::tensor({2}, torch::kInt64));
+  features.set_attr("head_names", std::vector<std::string>{"signal"});
+  split.set("train", torch::arange(0, 600, torch::kInt64));
+  split.set("val", torch::empty({0}, torch::kInt64));
+  split.set("test", torch::arange(600, 700, torch::kInt64));
+  const auto out = test::run_step("heads", {{"features", features}, {"split", split}}, "{epochs: 20, lr: 0.05}");
+  const auto history = out.at("history");
+  CHECK(history.num_rows("val_accuracy") == 20);
+  CHECK(std::isnan(history.get("val_accuracy")[19].item<double>()));
+  const auto classes = out.at("predictions").get("classes").select(1, 0).slice(0, 600);
+  const auto truth = (x.select(1, 0) > 0).to(torch::kInt64).slice(0, 600);
+  CHECK((classes == truth).to(torch::kFloat64).mean().item<double>() > 0.9);
+}

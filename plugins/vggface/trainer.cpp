@@ -75,6 +75,7 @@ struct HeadCounts {
     known = known.defined() ? known + k : k;
   }
   double mean_accuracy() const {
+    if (!known.defined()) return std::nan("");  // no rows at all (an empty validation split)
     const auto has = known > 0;
     return has.any().item<bool>() ? (correct.index({has}) / known.index({has})).mean().item<double>() : 0.0;
   }
@@ -194,7 +195,7 @@ std::pair<double, double> evaluate_heads(const Forward& forward, const RowBatche
     counts.add(predict_classes(logits, num_classes).cpu(), y.cpu());
     ++batches;
   });
-  return {counts.mean_accuracy(), batches > 0 ? loss / static_cast<double>(batches) : 0.0};
+  return {counts.mean_accuracy(), batches > 0 ? loss / static_cast<double>(batches) : std::nan("")};
 }
 
 std::vector<EpochRecord> train_heads(torch::nn::Module& model, const Forward& forward, const RowBatches& train,
@@ -207,6 +208,7 @@ std::vector<EpochRecord> train_heads(torch::nn::Module& model, const Forward& fo
   }
   if (trainable.empty()) throw facet::Error("nothing to train: every parameter is frozen");
   if (train.size() == 0) throw facet::Error("the training split is empty");
+  if (val.size() == 0) ctx.warn("the validation split is empty: the last epoch is kept and no head falls back to its majority class");
   auto optimizer = make_optimizer(trainable, options);
   torch::Tensor weights;
   if (options.balanced) {

@@ -23,6 +23,24 @@ TEST_CASE("cache keys change with what the outputs depend on, and only then", "[
   CHECK(cache_key(other, 1, {}) == base);
 }
 
+TEST_CASE("cache keys follow the files a path parameter names", "[cache]") {
+  const auto dir = test::temp_dir("path-key");
+  StepConfig s;
+  s.id = "download";
+  s.step = test::registry().find("pubfig_download");
+  s.params = parse_step_params(*s.step, "{root: '" + dir.string() + "'}");
+  const auto missing = cache_key(s, 1, {});
+  test::write_text(dir / "dev_urls.txt", "a");
+  const auto one = cache_key(s, 1, {});
+  CHECK(one != missing);
+  CHECK(cache_key(s, 1, {}) == one);
+  test::write_text(dir / "dev_urls.txt", "ab");  // changed size
+  const auto two = cache_key(s, 1, {});
+  CHECK(two != one);
+  test::write_text(dir / "sub" / "eval_urls.txt", "x");  // a new file, deeper
+  CHECK(cache_key(s, 1, {}) != two);
+}
+
 TEST_CASE("step seeds derive from the pipeline seed and the step id", "[cache]") {
   CHECK(derive_seed(7, "faces") == derive_seed(7, "faces"));
   CHECK(derive_seed(7, "faces") != derive_seed(8, "faces"));
