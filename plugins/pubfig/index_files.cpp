@@ -241,4 +241,18 @@ std::map<std::string, Rect> read_celeba_boxes(const fs::path& path) {
   return boxes;
 }
 
+std::map<std::string, std::string> read_celeba_identities(const fs::path& path) {
+  auto in = open(path);
+  std::map<std::string, std::string> identity;
+  std::string line;
+  for (int number = 1; std::getline(in, line); ++number) {
+    strip_cr(line);
+    const auto fields = words(line);
+    if (fields.empty()) continue;
+    if (fields.size() != 2) fail(path, number, "expected 'file identity'");
+    identity[fields[0]] = fields[1];
+  }
+  return identity;
+}
+
 }  // namespace facet::faces

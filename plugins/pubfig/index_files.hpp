@@ -71,5 +71,7 @@ struct CelebaTable {
 CelebaTable read_celeba_attributes(const std::filesystem::path& path);
 std::map<std::string, int> read_celeba_partition(const std::filesystem::path& path);
 std::map<std::string, Rect> read_celeba_boxes(const std::filesystem::path& path);
+/// identity_CelebA.txt: `file identity` per line.
+std::map<std::string, std::string> read_celeba_identities(const std::filesystem::path& path);
 
 }  // namespace facet::faces

@@ -1,7 +1,7 @@
 // pubfig: PubFig v1.2's index files and downloaded images to face crops
 // labelled with the 73 attribute scores (the dataset contract of synthfaces).
 #include <algorithm>
-#include <numeric>
+#include <cmath>
 #include <random>
 #include <set>
 
@@ -10,8 +10,7 @@
 #include <facet/plugin.hpp>
 #include <facet/pubfig.hpp>
 
-#include "crop_store.hpp"
-#include "dataset_report.hpp"
+#include "dataset_builder.hpp"
 #include "image_files.hpp"
 #include "index_files.hpp"
 
@@ -89,72 +88,38 @@ class PubFig final : public facet::Step {
     const bool use_manifest = inputs.count("manifest") != 0;
     if (use_manifest) downloaded_ok = faces::intact_downloads(inputs.at("manifest"));
 
-    // Join: which rows have scores, a valid box and an image.
+    // Join: which rows have scores, a valid box and an intact download.
     faces::DropCounter dropped;
-    std::vector<const faces::UrlRow*> joined;
-    std::vector<faces::CropItem> items;
+    std::vector<faces::DatasetRow> joined;
+    const auto val_people = pick_val_people(dev_people, params.get_int("val_people"), ctx.seed());
     for (const auto& r : rows) {
       const auto it = score_row.find({r.person, r.imagenum});
-      if (it == score_row.end()) dropped.add("no attribute scores");
-      else if (!r.rect_parsed || !r.rect.valid()) dropped.add("invalid face box");
-      else if (use_manifest && downloaded_ok.count(fmt::format("{}\t{}", r.person, r.imagenum)) == 0)
+      if (it == score_row.end()) {
+        dropped.add("no attribute scores");
+      } else if (!r.rect_parsed || !r.rect.valid()) {
+        dropped.add("invalid face box");
+      } else if (use_manifest && downloaded_ok.count(fmt::format("{}\t{}", r.person, r.imagenum)) == 0) {
         dropped.add("not fetched intact (see the download manifest)");
-      else {
-        joined.push_back(&r);
-        items.push_back({faces::find_image(images_dir, r.person, r.imagenum), r.rect});
-      }
-    }
-    ctx.info("{} index rows, {} with scores, a valid box{}", rows.size(), items.size(),
-             use_manifest ? " and an intact download" : "");
-
-    faces::CropOptions options{static_cast<int>(params.get_int("size")), params.get_float("margin")};
-    const auto n_max = static_cast<std::int64_t>(items.size());
-    auto pixels = ctx.create_rows("images", "images", {n_max, 3, options.size, options.size}, torch::kUInt8);
-    const auto result = faces::store_crops(items, options, *pixels, ctx);
-    for (const auto& [why, count] : result.dropped) dropped.add(why, count);
-
-    // Labels of the kept rows.
-    std::vector<std::string> person_names;
-    for (const auto* r : joined) person_names.push_back(r->person);
-    std::sort(person_names.begin(), person_names.end());
-    person_names.erase(std::unique(person_names.begin(), person_names.end()), person_names.end());
-    const auto val_people = pick_val_people(dev_people, params.get_int("val_people"), ctx.seed());
-
-    const auto n = static_cast<std::int64_t>(result.kept.size());
-    auto scores = torch::full({n, facet::pubfig::kNumAttributes}, NAN, torch::kFloat32);
-    auto person = torch::empty({n}, torch::kInt64), image_id = torch::empty({n}, torch::kInt64);
-    auto subset = torch::empty({n}, torch::kInt64);
-    auto s = scores.accessor<float, 2>();
-    for (std::int64_t i = 0; i < n; ++i) {
-      const auto& r = *joined[static_cast<size_t>(result.kept[static_cast<size_t>(i)])];
-      const size_t src = score_row.at({r.person, r.imagenum});
-      for (int a = 0; a < facet::pubfig::kNumAttributes; ++a) {
-        if (column[static_cast<size_t>(a)] != SIZE_MAX) {
-          s[i][a] = table.scores[src * table.names.size() + column[static_cast<size_t>(a)]];
+      } else {
+        faces::DatasetRow row;
+        row.crop = {faces::find_image(images_dir, r.person, r.imagenum), r.rect};
+        row.person = r.person;
+        row.image_id = r.imagenum;
+        row.subset = dev_people.count(r.person) == 0 ? 2 : val_people.count(r.person) != 0 ? 1 : 0;
+        row.scores.assign(facet::pubfig::kNumAttributes, NAN);
+        for (int a = 0; a < facet::pubfig::kNumAttributes; ++a) {
+          if (column[static_cast<size_t>(a)] != SIZE_MAX) {
+            row.scores[static_cast<size_t>(a)] = table.scores[it->second * table.names.size() + column[static_cast<size_t>(a)]];
+          }
         }
+        joined.push_back(std::move(row));
       }
-      person[i] = std::lower_bound(person_names.begin(), person_names.end(), r.person) - person_names.begin();
-      image_id[i] = r.imagenum;
-      subset[i] = dev_people.count(r.person) == 0 ? 2 : val_people.count(r.person) != 0 ? 1 : 0;
     }
-    faces::report_drops(ctx, rows.size(), static_cast<size_t>(n), dropped);
-
-    Artifact images;
-    images.set("images", pixels->finish_early());
-    images.set("person", person);
-    images.set("image_id", image_id);
-    images.set_attr("layout", std::string("NCHW RGB uint8"));
-    images.set_attr("size", static_cast<std::int64_t>(options.size));
-    Artifact attributes;
-    attributes.set("scores", scores);
-    attributes.set("person", person);
-    attributes.set("image_id", image_id);
-    attributes.set("subset", subset);
-    std::vector<std::string> names(facet::pubfig::kAttributeNames.begin(), facet::pubfig::kAttributeNames.end());
-    attributes.set_attr("attribute_names", names);
-    attributes.set_attr("person_names", person_names);
-    attributes.set_attr("source", std::string("pubfig"));
-    return {{"images", images}, {"attributes", attributes}};
+    ctx.info("{} index rows, {} with scores, a valid box{}", rows.size(), joined.size(),
+             use_manifest ? " and an intact download" : "");
+    const faces::CropOptions options{static_cast<int>(params.get_int("size")), params.get_float("margin")};
+    const std::vector<std::string> names(facet::pubfig::kAttributeNames.begin(), facet::pubfig::kAttributeNames.end());
+    return faces::build_dataset(joined, names, "pubfig", options, dropped, rows.size(), ctx);
   }
 
  private:

@@ -310,3 +310,51 @@ TEST_CASE("pipelines/pubfig.yaml: every step through the real runner on a tiny P
   CHECK(again.status == 0);
   CHECK(again.output.find("running") == std::string::npos);
 }
+
+TEST_CASE("celeba and lfw: the same dataset contract from their own files", "[pubfig]") {
+  const auto dir = test::temp_dir("celeba-lfw");
+  // CelebA: aligned 178 x 218 images, the face square painted white.
+  std::string attrs = "4\nSmiling Male\n", partition, identity;
+  for (int i = 1; i <= 4; ++i) {
+    const auto name = fmt::format("{:06d}.jpg", i);
+    attrs += fmt::format("{} {} {}\n", name, i % 2 == 0 ? 1 : -1, 1);
+    partition += fmt::format("{} {}\n", name, i == 4 ? 2 : 0);
+    identity += fmt::format("{} {}\n", name, i <= 2 ? 7 : 9);
+  }
+  fs::create_directories(dir / "img_align_celeba");
+  for (int i = 1; i <= 4; ++i) {
+    if (i == 3) continue;  // never downloaded
+    cv::Mat img(218, 178, CV_8UC3, cv::Scalar(0, 0, 0));
+    img(cv::Rect(0, 20, 178, 178)).setTo(cv::Scalar(255, 255, 255));
+    cv::imwrite((dir / "img_align_celeba" / fmt::format("{:06d}.jpg", i)).string(), img);
+  }
+  test::write_text(dir / "list_attr_celeba.txt", attrs);
+  test::write_text(dir / "list_eval_partition.txt", partition);
+  test::write_text(dir / "identity_CelebA.txt", identity);
+  const auto celeba = test::run_step("celeba", {},
+                                     fmt::format("{{root: '{}', images: '{}', size: 32}}", dir.string(),
+                                                 (dir / "img_align_celeba").string()));
+  const auto& a = celeba.at("attributes");
+  CHECK(a.attr_strings("attribute_names") == std::vector<std::string>{"Smiling", "Male"});
+  CHECK(torch::equal(a.get("image_id"), torch::tensor({1, 2, 4}, torch::kInt64)));
+  CHECK(torch::equal(a.get("subset"), torch::tensor({0, 0, 2}, torch::kInt64)));
+  CHECK(torch::equal(a.get("person"), torch::tensor({0, 0, 1}, torch::kInt64)));  // identities 7, 7, 9
+  CHECK(a.get("scores")[1][0].item<float>() == 1.0f);
+  CHECK(celeba.at("images").get("images").to(torch::kFloat32).mean().item<float>() > 250.0f);  // only the face square
+  CHECK(saved_file(celeba, "load_report.md").find("| image not downloaded | 1 |") != std::string::npos);
+
+  // LFW: Name/Name_0001.jpg, PubFig's attribute format.
+  cv::Mat face(250, 250, CV_8UC3, cv::Scalar(10, 20, 30));
+  fs::create_directories(dir / "lfw" / "Aaron_Eckhart");
+  cv::imwrite((dir / "lfw" / "Aaron_Eckhart" / "Aaron_Eckhart_0001.jpg").string(), face);
+  test::write_text(dir / "lfw_attributes.txt",
+                   "# LFW attributes file version 1.1\n#\tperson\timagenum\tMale\tSmiling\nAaron Eckhart\t1\t1.5\t-0.5\n");
+  const auto lfw = test::run_step("lfw", {},
+                                  fmt::format("{{attributes: '{}', images: '{}', size: 32}}",
+                                              (dir / "lfw_attributes.txt").string(), (dir / "lfw").string()));
+  const auto scores = lfw.at("attributes").get("scores");
+  CHECK(scores.size(1) == 73);
+  CHECK(scores[0][pubfig::index_of("Male")].item<float>() == 1.5f);
+  CHECK(std::isnan(scores[0][pubfig::index_of("Asian")].item<float>()));
+  CHECK(lfw.at("images").num_rows("images") == 1);
+}
