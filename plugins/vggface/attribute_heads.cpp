@@ -55,13 +55,8 @@ void AttributeHeadsImpl::set_constant(std::int64_t head, std::int64_t cls) {
 
 torch::Tensor masked_heads_loss(const torch::Tensor& logits, const torch::Tensor& labels,
                                 const std::vector<std::int64_t>& num_classes, const torch::Tensor& class_weights) {
-  return masked_head_losses(logits, labels, num_classes, class_weights).sum();
-}
-
-torch::Tensor masked_head_losses(const torch::Tensor& logits, const torch::Tensor& labels,
-                                 const std::vector<std::int64_t>& num_classes, const torch::Tensor& class_weights) {
   namespace F = torch::nn::functional;
-  std::vector<torch::Tensor> losses;
+  auto total = torch::zeros({}, logits.options());
   std::int64_t offset = 0;
   for (size_t h = 0; h < num_classes.size(); ++h) {
     const auto k = num_classes[h];
@@ -75,10 +70,10 @@ torch::Tensor masked_head_losses(const torch::Tensor& logits, const torch::Tenso
       options.weight(w);
       denominator = (w.index_select(0, target.clamp_min(0)) * (target >= 0)).sum();
     }
-    losses.push_back(F::cross_entropy(logits.slice(1, offset, offset + k), target, options) / denominator.clamp_min(1e-12));
+    total = total + F::cross_entropy(logits.slice(1, offset, offset + k), target, options) / denominator.clamp_min(1e-12);
     offset += k;
   }
-  return losses.empty() ? torch::zeros({0}, logits.options()) : torch::stack(losses);
+  return total;
 }
 
 torch::Tensor predict_classes(const torch::Tensor& logits, const std::vector<std::int64_t>& num_classes) {

@@ -46,10 +46,6 @@ TORCH_MODULE(AttributeHeads);
 torch::Tensor masked_heads_loss(const torch::Tensor& logits, const torch::Tensor& labels,
                                 const std::vector<std::int64_t>& num_classes,
                                 const torch::Tensor& class_weights = {});
-/// The same, per head: [H] (their sum is masked_heads_loss).
-torch::Tensor masked_head_losses(const torch::Tensor& logits, const torch::Tensor& labels,
-                                 const std::vector<std::int64_t>& num_classes,
-                                 const torch::Tensor& class_weights = {});
 
 /// Predicted class of every head: [B, H].
 torch::Tensor predict_classes(const torch::Tensor& logits, const std::vector<std::int64_t>& num_classes);

@@ -24,9 +24,6 @@ std::vector<ParamSpec> TrainOptions::specs(const TrainOptions& d) {
           ParamSpec::integer("step_epochs", d.step_epochs, "schedule step: epochs between decays").range(1, 100000),
           ParamSpec::real("gamma", d.gamma, "schedule step: decay factor").range(0.0, 1.0),
           ParamSpec::flag("balanced", d.balanced, "weight each class by n / (k n_c) in the loss (imbalanced attributes)"),
-          ParamSpec::choice("head_weighting", d.head_weighting, {"equal", "uncertainty"},
-                            "equal: the plain sum of head losses; uncertainty: each head's loss weighted by a learned "
-                            "exp(-s) (+ s/2), so heads that stay hard (no signal) stop dominating the shared layers"),
           ParamSpec::flag("majority_fallback", d.majority_fallback,
                           "a head not better than its majority class on validation (by two standard errors) predicts that class")};
 }
@@ -43,7 +40,6 @@ TrainOptions TrainOptions::from(const facet::Params& p) {
   o.step_epochs = p.get_int("step_epochs");
   o.gamma = p.get_float("gamma");
   o.balanced = p.get_bool("balanced");
-  o.head_weighting = p.get_string("head_weighting");
   o.majority_fallback = p.get_bool("majority_fallback");
   return o;
 }
@@ -213,13 +209,6 @@ std::vector<EpochRecord> train_heads(torch::nn::Module& model, const Forward& fo
   if (trainable.empty()) throw facet::Error("nothing to train: every parameter is frozen");
   if (train.size() == 0) throw facet::Error("the training split is empty");
   if (val.size() == 0) ctx.warn("the validation split is empty: the last epoch is kept and no head falls back to its majority class");
-  // Uncertainty weighting (Kendall, Gal and Cipolla 2018): loss = sum exp(-s_h) L_h + s_h / 2 with a learned
-  // s_h per head; at the optimum a head's weight is 1 / (2 L_h), so heads whose loss stays high weigh less.
-  torch::Tensor log_variance;
-  if (options.head_weighting == "uncertainty") {
-    log_variance = torch::zeros({static_cast<std::int64_t>(num_classes.size())}, torch::requires_grad());
-    trainable.push_back(log_variance);
-  }
   auto optimizer = make_optimizer(trainable, options);
   torch::Tensor weights;
   if (options.balanced) {
@@ -247,14 +236,8 @@ std::vector<EpochRecord> train_heads(torch::nn::Module& model, const Forward& fo
       optimizer->zero_grad();
       const auto logits = forward(raw, true);
       const auto y = labels.index_select(0, index).to(logits.device());
-      const auto per_head = masked_head_losses(logits, y, num_classes, weights.defined() ? weights.to(logits.device()) : weights);
-      const auto loss = per_head.sum();  // what the history reports, whatever the weighting
-      if (log_variance.defined()) {
-        const auto s = log_variance.to(logits.device());
-        ((-s).exp() * per_head + 0.5 * s).sum().backward();
-      } else {
-        loss.backward();
-      }
+      auto loss = masked_heads_loss(logits, y, num_classes, weights.defined() ? weights.to(logits.device()) : weights);
+      loss.backward();
       optimizer->step();
       loss_sum += loss.item<double>();
       counts.add(predict_classes(logits.detach(), num_classes).cpu(), y.cpu());

@@ -24,7 +24,6 @@ struct TrainOptions {
   std::int64_t step_epochs = 10;    ///< step: multiply by gamma every this many epochs
   double gamma = 0.1;
   bool balanced = false;  ///< per-class loss weights n / (k n_c), for imbalanced attributes
-  std::string head_weighting = "equal";  ///< equal, or uncertainty: learned per-head weights (Kendall et al. 2018)
   bool majority_fallback = true;  ///< heads not clearly better than their majority class on validation predict it
 
   /// The parameter table entries of these settings, and reading them back.
