@@ -1,0 +1,108 @@
+#include <catch2/catch.hpp>
+#include <torch/torch.h>
+
+#include "draw_model.hpp"
+
+using draw::Attention;
+
+namespace {
+/// Raw attention parameters for a batch of one.
+torch::Tensor raw(double gx, double gy, double log_sigma2, double log_delta, double log_gamma) {
+  return torch::tensor({{gx, gy, log_sigma2, log_delta, log_gamma}}, torch::kFloat64);
+}
+}  // namespace
+
+TEST_CASE("draw: filterbank rows sum to one and follow exp(-(a - mu)^2 / (2 sigma^2))", "[draw]") {
+  torch::manual_seed(1);
+  const auto centre = torch::rand({4}, torch::kFloat64) * 30, delta = torch::rand({4}, torch::kFloat64) * 3 + 0.1;
+  const auto sigma2 = torch::rand({4}, torch::kFloat64) * 4 + 0.2;
+  const auto f = draw::filterbank(centre, delta, sigma2, 5, 32);
+  CHECK(f.sizes() == torch::IntArrayRef({4, 5, 32}));
+  CHECK(torch::allclose(f.sum(2), torch::ones({4, 5}, torch::kFloat64)));
+  // By hand: N = 2, centre 3, delta 2 -> mu = 3 + (i - 1.5) * 2 = 2 and 4; sigma^2 = 1.
+  const auto g = draw::filterbank(torch::tensor({3.0}, torch::kFloat64), torch::tensor({2.0}, torch::kFloat64),
+                                  torch::tensor({1.0}, torch::kFloat64), 2, 5);
+  std::vector<double> row(5);
+  double z = 0;
+  for (int a = 1; a <= 5; ++a) z += row[static_cast<size_t>(a - 1)] = std::exp(-std::pow(a - 2.0, 2) / 2.0);
+  for (int a = 0; a < 5; ++a) CHECK(g[0][0][a].item<double>() == Approx(row[static_cast<size_t>(a)] / z));
+  CHECK(g[0][1][3].item<double>() == Approx(g[0][0][1].item<double>()));  // the second row is the first moved by 2
+}
+
+TEST_CASE("draw: a glimpse covering the image at stride one reproduces it, and writing puts it back", "[draw]") {
+  const auto image = torch::rand({1, 3, 12, 12}, torch::kFloat64);
+  // centre (12 + 1) / 2, delta (12 - 1) / (12 - 1) = 1, tiny variance, gamma 1.
+  const auto a = Attention::from_raw(raw(0, 0, std::log(1e-3), 0, 0), 12, 12, 12);
+  CHECK(a.delta.item<double>() == Approx(1.0));
+  const auto glimpse = draw::read_glimpse(image, a, 12);
+  CHECK(torch::allclose(glimpse, image, 1e-6, 1e-6));
+  CHECK(torch::allclose(draw::write_patch(glimpse, a, 12, 12), image, 1e-6, 1e-6));
+  // Intensity scales the glimpse and divides the write.
+  const auto bright = Attention::from_raw(raw(0, 0, std::log(1e-3), 0, std::log(2.0)), 12, 12, 12);
+  CHECK(torch::allclose(draw::read_glimpse(image, bright, 12), 2 * image, 1e-6, 1e-6));
+  CHECK(torch::allclose(draw::write_patch(image, bright, 12, 12), image / 2, 1e-6, 1e-6));
+}
+
+TEST_CASE("draw: the KL term equals its closed form and a Monte Carlo estimate", "[draw]") {
+  const auto mu = torch::tensor({{0.5, -1.0, 0.0}}, torch::kFloat64);
+  const auto log_sigma = torch::tensor({{0.0, std::log(0.5), std::log(2.0)}}, torch::kFloat64);
+  double closed = 0;
+  for (int d = 0; d < 3; ++d) {
+    const double m = mu[0][d].item<double>(), s = std::exp(log_sigma[0][d].item<double>());
+    closed += std::log(1.0 / s) + (s * s + m * m) / 2.0 - 0.5;
+  }
+  CHECK(draw::gaussian_kl(mu, log_sigma).item<double>() == Approx(closed));
+  // E_q[log q(z) - log p(z)] by sampling.
+  torch::manual_seed(3);
+  const auto eps = torch::randn({400000, 3}, torch::kFloat64);
+  const auto z = mu + log_sigma.exp() * eps;
+  const auto log_q = (-0.5 * eps.pow(2) - log_sigma).sum(1);
+  const auto log_p = (-0.5 * z.pow(2)).sum(1);
+  CHECK((log_q - log_p).mean().item<double>() == Approx(closed).epsilon(0.01));
+}
+
+TEST_CASE("draw: attention gradients match finite differences", "[draw]") {
+  torch::manual_seed(5);
+  const auto image = torch::rand({2, 3, 10, 9}, torch::kFloat64);
+  const auto weights = torch::randn({2, 3, 4, 4}, torch::kFloat64);
+  const auto patch = torch::randn({2, 3, 4, 4}, torch::kFloat64);
+  auto loss = [&](const torch::Tensor& r) {
+    const auto a = Attention::from_raw(r, 9, 10, 4);
+    return (draw::read_glimpse(image, a, 4) * weights).sum() + draw::write_patch(patch, a, 10, 9).pow(2).sum();
+  };
+  auto r = (torch::randn({2, 5}, torch::kFloat64) * 0.3).requires_grad_();
+  loss(r).backward();
+  const auto analytic = r.grad().clone();
+  const double h = 1e-6;
+  for (std::int64_t b = 0; b < 2; ++b) {
+    for (std::int64_t k = 0; k < 5; ++k) {
+      auto plus = r.detach().clone(), minus = r.detach().clone();
+      plus[b][k] += h;
+      minus[b][k] -= h;
+      const double numeric = (loss(plus).item<double>() - loss(minus).item<double>()) / (2 * h);
+      INFO("batch " << b << " parameter " << k);
+      CHECK(analytic[b][k].item<double>() == Approx(numeric).epsilon(1e-5).margin(1e-7));
+    }
+  }
+}
+
+TEST_CASE("draw: conditioning sets the initial states; the model runs with and without attention", "[draw]") {
+  torch::manual_seed(2);
+  draw::Draw net(draw::DrawOptions().size(16).glimpses(4).encoder(32).decoder(32).latent(8).condition(5));
+  const auto c1 = torch::randn({2, 5}), c2 = torch::randn({2, 5});
+  const auto s1 = net->initial_states(c1, 2), s2 = net->initial_states(c2, 2);
+  CHECK_FALSE(torch::allclose(s1.h_enc, s2.h_enc));
+  CHECK_FALSE(torch::allclose(s1.c_dec, s2.c_dec));
+  CHECK_FALSE(torch::allclose(s1.h_dec, torch::zeros_like(s1.h_dec)));
+  CHECK_THROWS_WITH(net->initial_states({}, 2), Catch::Contains("this model is conditioned"));
+  const auto out = net->forward(torch::rand({2, 3, 16, 16}), c1);
+  CHECK(out.canvas.sizes() == torch::IntArrayRef({2, 3, 16, 16}));
+  CHECK(out.kl.size() == 4);
+  const auto steps = net->sample(c1, 2);
+  CHECK(steps.size() == 4);
+  CHECK(steps.back().min().item<float>() >= 0.0f);
+  draw::Draw plain(draw::DrawOptions().size(8).channels(1).glimpses(3).attention(false).encoder(16).decoder(16).latent(4));
+  const auto zero = plain->initial_states({}, 3);
+  CHECK(torch::equal(zero.h_dec, torch::zeros({3, 16})));
+  CHECK(plain->forward(torch::rand({3, 1, 8, 8}), {}).canvas.sizes() == torch::IntArrayRef({3, 1, 8, 8}));
+}
