@@ -3,10 +3,10 @@
 #include <string>
 #include <vector>
 
+#include "facet/names.hpp"  // nearest
+
 namespace facet {
 
-/// The candidate closest to `word` by edit distance, or "" when none is close.
-std::string nearest(const std::string& word, const std::vector<std::string>& candidates);
 /// "; did you mean 'x'?" or "" when nothing is close.
 std::string did_you_mean(const std::string& word, const std::vector<std::string>& candidates);
 /// `text` as a JSON string literal.

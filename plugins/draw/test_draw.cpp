@@ -2,8 +2,12 @@
 #include <torch/torch.h>
 
 #include "draw_model.hpp"
+#include "facet/names.hpp"
+#include "facet/pubfig.hpp"
+#include "test_support.hpp"
 
 using draw::Attention;
+using namespace facet;
 
 namespace {
 /// Raw attention parameters for a batch of one.
@@ -105,4 +109,43 @@ TEST_CASE("draw: conditioning sets the initial states; the model runs with and w
   const auto zero = plain->initial_states({}, 3);
   CHECK(torch::equal(zero.h_dec, torch::zeros({3, 16})));
   CHECK(plain->forward(torch::rand({3, 1, 8, 8}), {}).canvas.sizes() == torch::IntArrayRef({3, 1, 8, 8}));
+}
+
+TEST_CASE("attribute requests: names, nearest match and exclusive groups", "[draw]") {
+  const std::vector<std::string> names(facet::pubfig::kAttributeNames.begin(), facet::pubfig::kAttributeNames.end());
+  CHECK(facet::parse_attribute_request("Male, eyeglasses ,Smiling", names) ==
+        std::vector<int>{facet::pubfig::index_of("Male"), facet::pubfig::index_of("Eyeglasses"), facet::pubfig::index_of("Smiling")});
+  CHECK_THROWS_WITH(facet::parse_attribute_request("Blnd Hair", names),
+                    Catch::Contains("unknown attribute 'Blnd Hair'; did you mean 'Blond Hair'?") && Catch::Contains("valid: Male, Asian"));
+  CHECK_THROWS_WITH(facet::parse_attribute_request("Black Hair, Blond Hair", names),
+                    Catch::Contains("'Black Hair' and 'Blond Hair' contradict each other") &&
+                        Catch::Contains("(Black Hair, Blond Hair, Brown Hair, Gray Hair)"));
+  CHECK_THROWS_WITH(facet::parse_attribute_request(" , ", names), Catch::Contains("names no attribute"));
+}
+
+TEST_CASE("draw step: trains, reports the test -ELBO and draws faces for each request", "[draw]") {
+  const auto faces = test::run_step("synthfaces", {}, "{count: 96, size: 32, persons: 8}");
+  const auto split = test::run_step("split", {{"people", faces.at("attributes")}}).at("split");
+  Artifacts inputs = {{"images", faces.at("images")}, {"attributes", faces.at("attributes")}, {"split", split}};
+  const std::string small = "glimpses: 3, encoder: 16, decoder: 16, latent: 4, epochs: 1, size: 16, per_request: 2, "
+                            "requests: ['Smiling', 'Black Hair, Eyeglasses']";
+  const auto out = test::run_step("draw", inputs, "{condition: attributes, " + small + "}");
+  const auto& samples = out.at("samples");
+  CHECK(samples.shape("images") == std::vector<std::int64_t>{4, 3, 16, 16});
+  CHECK(torch::equal(samples.get("request"), torch::tensor({0, 0, 1, 1}, torch::kInt64)));
+  CHECK(samples.get("requested")[1][facet::pubfig::index_of("Eyeglasses")].item<std::int64_t>() == 1);
+  CHECK(samples.attr_strings("requests")[1] == "Black Hair, Eyeglasses");
+  CHECK(out.at("_files").has("glimpses.png"));
+  CHECK(out.at("_files").has("samples.png"));
+  CHECK(out.at("model").attr_string("condition") == "attributes");
+  CHECK_THROWS_WITH(test::run_step("draw", inputs, "{condition: features, " + small + "}"),
+                    Catch::Contains("needs the 'features' input"));
+  CHECK_THROWS_WITH(test::run_step("draw", inputs, "{condition: attributes, " + small + ", requests: ['Blnd Hair']}"),
+                    Catch::Contains("request \"Blnd Hair\": unknown attribute 'Blnd Hair'; did you mean 'Blond Hair'?"));
+  // Conditioned on features: one Gaussian per attribute over them.
+  Artifact features;
+  features.set("features", torch::randn({96, 6}));
+  inputs["features"] = features;
+  const auto by_features = test::run_step("draw", inputs, "{condition: features, " + small + "}").at("model");
+  CHECK(by_features.shape("condition.gaussian_mean") == std::vector<std::int64_t>{73, 6});
 }

@@ -1,0 +1,194 @@
+#include "generator_io.hpp"
+
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+#include <torch/torch.h>
+
+#include <facet/errors.hpp>
+#include <facet/names.hpp>
+#include <facet/pubfig.hpp>
+
+namespace facet::generators {
+
+namespace {
+constexpr std::int64_t kSlice = 2048;  // rows read at a time
+}  // namespace
+
+ParamSpec requests_spec() {
+  return ParamSpec::text_list("requests",
+                              {"Male, Black Hair, Smiling", "Blond Hair, Eyeglasses", "Gray Hair, Mustache",
+                               "Sunglasses, Wearing Hat", "Bald, Goatee", "Wearing Lipstick, Wearing Earrings"},
+                              "attribute requests the faces are drawn for, one comma-separated list each");
+}
+
+std::vector<PortSpec> output_ports() {
+  return {{"model", "the trained generator and what it needs to turn requests into conditions"},
+          {"samples", "images [R*K, 3, S, S] uint8 (K per request), request [R*K]; requested [R, A] (1 = asked for); "
+                      "requests, attribute_names"}};
+}
+
+std::vector<std::vector<int>> parse_requests(const std::vector<std::string>& requests,
+                                             const std::vector<std::string>& names) {
+  std::vector<std::vector<int>> out;
+  for (const auto& r : requests) {
+    try {
+      out.push_back(parse_attribute_request(r, names));
+    } catch (const Error& e) {
+      throw Error(fmt::format("request \"{}\": {}", r, e.what()));
+    }
+  }
+  return out;
+}
+
+TrainingData::TrainingData(const Artifacts& inputs, const std::string& mode, std::int64_t size, Context& ctx)
+    : mode_(mode) {
+  const Artifact& images = inputs.at("images");
+  const Artifact& attributes = inputs.at("attributes");
+  attribute_names = attributes.attr_strings("attribute_names");
+  const auto n = images.num_rows("images");
+  if (attributes.num_rows("scores") != n) {
+    throw Error(fmt::format("images has {} rows but attributes has {}: connect outputs of one dataset step", n,
+                            attributes.num_rows("scores")));
+  }
+  // Faces at the generator's size, kept in memory as uint8.
+  images_ = torch::empty({n, 3, size, size}, torch::kUInt8);
+  for (std::int64_t begin = 0; begin < n; begin += kSlice) {
+    const auto end = std::min(n, begin + kSlice);
+    auto x = images.rows("images", begin, end).to(torch::kFloat32);
+    if (x.size(2) != size || x.size(3) != size) {
+      x = torch::nn::functional::interpolate(
+          x, torch::nn::functional::InterpolateFuncOptions().size(std::vector<std::int64_t>{size, size}).mode(torch::kArea));
+    }
+    images_.slice(0, begin, end).copy_(x.round().clamp(0, 255).to(torch::kUInt8));
+  }
+  const auto scores = attributes.get("scores").to(torch::kFloat32);
+  signs_ = torch::where(scores.isnan(), torch::zeros_like(scores), scores.sign());
+
+  if (inputs.count("split") != 0) {
+    train_rows = inputs.at("split").get("train").to(torch::kInt64).contiguous();
+    test_rows = inputs.at("split").get("test").to(torch::kInt64).contiguous();
+  } else {
+    train_rows = torch::arange(n, torch::kInt64);
+    test_rows = torch::empty({0}, torch::kInt64);
+  }
+  if (train_rows.numel() == 0) throw Error("the training split is empty");
+
+  if (mode == "attributes") {
+    condition_ = signs_;
+  } else if (mode == "features") {
+    if (inputs.count("features") == 0) {
+      throw Error("condition: features needs the 'features' input (fc7 from an extract step); or use condition: attributes");
+    }
+    const Artifact& features = inputs.at("features");
+    if (features.num_rows("features") != n) {
+      throw Error(fmt::format("features has {} rows, images {}: extract them from the same images", features.num_rows("features"), n));
+    }
+    auto f = features.get("features").to(torch::kFloat32);
+    const auto train = f.index_select(0, train_rows);
+    feature_mean_ = train.mean(0);
+    feature_std_ = train.std(0).clamp_min(1e-6);
+    condition_ = (f - feature_mean_) / feature_std_;
+    // One diagonal Gaussian per attribute over the positive training faces.
+    const auto a = signs_.size(1);
+    gaussian_mean_ = torch::zeros({a, condition_.size(1)});
+    gaussian_std_ = torch::ones({a, condition_.size(1)});
+    const auto cond_train = condition_.index_select(0, train_rows);
+    const auto signs_train = signs_.index_select(0, train_rows);
+    for (std::int64_t k = 0; k < a; ++k) {
+      const auto positive = cond_train.index({signs_train.select(1, k) > 0});
+      if (positive.size(0) >= 2) {
+        gaussian_mean_[k] = positive.mean(0);
+        gaussian_std_[k] = positive.std(0);
+      }
+    }
+  }
+  ctx.info("{} faces at {}x{} ({} train, {} test), condition: {} ({} wide)", n, size, size, train_rows.numel(),
+           test_rows.numel(), mode, condition_width());
+}
+
+torch::Tensor TrainingData::pixels(const torch::Tensor& rows) const {
+  return images_.index_select(0, rows).to(torch::kFloat32) / 255.0f;
+}
+
+torch::Tensor TrainingData::condition(const torch::Tensor& rows) const {
+  return condition_.defined() ? condition_.index_select(0, rows) : torch::Tensor();
+}
+
+torch::Tensor TrainingData::shuffled_train_rows(std::mt19937_64& rng) const {
+  std::vector<std::int64_t> order(train_rows.data_ptr<std::int64_t>(), train_rows.data_ptr<std::int64_t>() + train_rows.numel());
+  std::shuffle(order.begin(), order.end(), rng);
+  return torch::tensor(order, torch::kInt64);
+}
+
+torch::Tensor TrainingData::request_condition(const std::vector<int>& request, std::int64_t count,
+                                              std::mt19937_64& rng) const {
+  if (mode_ == "none") return {};
+  if (mode_ == "features") {
+    auto target = torch::zeros({condition_.size(1)});
+    for (int a : request) target += gaussian_mean_[a];
+    return (target / static_cast<double>(request.size())).unsqueeze(0).repeat({count, 1});
+  }
+  std::uniform_int_distribution<std::int64_t> pick(0, train_rows.numel() - 1);
+  std::vector<std::int64_t> rows;
+  for (std::int64_t i = 0; i < count; ++i) rows.push_back(train_rows[pick(rng)].item<std::int64_t>());
+  auto c = signs_.index_select(0, torch::tensor(rows, torch::kInt64)).clone();
+  for (int a : request) {
+    const int p = pubfig::index_of(attribute_names[static_cast<size_t>(a)]);
+    if (p >= 0) {
+      for (int sibling : pubfig::groups()[static_cast<size_t>(pubfig::group_position(p).group)]) {
+        const auto it = std::find(attribute_names.begin(), attribute_names.end(), pubfig::kAttributeNames[static_cast<size_t>(sibling)]);
+        if (it != attribute_names.end()) c.select(1, it - attribute_names.begin()).fill_(-1.0f);
+      }
+    }
+  }
+  for (int a : request) c.select(1, a).fill_(1.0f);
+  return c;
+}
+
+void TrainingData::save_condition_model(Artifact& model) const {
+  model.set_attr("condition", mode_);
+  model.set_attr("attribute_names", attribute_names);
+  if (mode_ == "features") {
+    model.set("condition.feature_mean", feature_mean_);
+    model.set("condition.feature_std", feature_std_);
+    model.set("condition.gaussian_mean", gaussian_mean_);
+    model.set("condition.gaussian_std", gaussian_std_);
+  } else if (mode_ == "attributes") {
+    model.set("condition.train_signs", signs_.index_select(0, train_rows).to(torch::kInt8));
+  }
+}
+
+std::string grid_png(const torch::Tensor& images, int scale) {
+  const auto r = images.size(0), k = images.size(1), h = images.size(3), w = images.size(4);
+  auto grid = images.clamp(0, 1).mul(255).round().to(torch::kUInt8)  // [R, K, 3, H, W]
+                  .permute({0, 3, 1, 4, 2})                          // [R, H, K, W, 3]
+                  .reshape({r * h, k * w, 3})
+                  .flip(2)  // RGB -> BGR for OpenCV
+                  .contiguous();
+  cv::Mat mat(static_cast<int>(r * h), static_cast<int>(k * w), CV_8UC3, grid.data_ptr());
+  cv::Mat big;
+  cv::resize(mat, big, cv::Size(), scale, scale, cv::INTER_NEAREST);
+  std::vector<uchar> png;
+  cv::imencode(".png", big, png);
+  return {png.begin(), png.end()};
+}
+
+Artifacts outputs(const Artifact& model, const std::vector<std::vector<int>>& requests,
+                  const std::vector<std::string>& texts, const torch::Tensor& faces, Context& ctx) {
+  ctx.save_file("samples.png", grid_png(faces, 2));
+  const auto r = faces.size(0), k = faces.size(1);
+  const auto names = model.attr_strings("attribute_names");
+  auto requested = torch::zeros({r, static_cast<std::int64_t>(names.size())}, torch::kInt64);
+  for (std::int64_t i = 0; i < r; ++i) {
+    for (int a : requests[static_cast<size_t>(i)]) requested[i][a] = 1;
+  }
+  Artifact samples;
+  samples.set("images", faces.flatten(0, 1).clamp(0, 1).mul(255).round().to(torch::kUInt8));
+  samples.set("request", torch::arange(r, torch::kInt64).repeat_interleave(k));
+  samples.set("requested", requested);
+  samples.set_attr("requests", texts);
+  samples.set_attr("attribute_names", names);
+  return {{"model", model}, {"samples", samples}};
+}
+
+}  // namespace facet::generators
