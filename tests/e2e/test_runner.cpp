@@ -63,12 +63,12 @@ TEST_CASE("runner: smoke twice, the second run all cached with identical outputs
   CHECK_THAT(test::read_text(run_dir / "pipeline.yaml"), Catch::Contains("label_noise: 0.01"));
   CHECK_THAT(test::read_text(run_dir / "run.log"), Catch::Contains("[labels] running binarize"));
   const auto entries = cache_files(dir / ".facet-cache");
-  CHECK(entries.size() == 7);  // one per step
+  CHECK(entries.size() == 9);  // one per step
 
   const auto second = test::run_runner(kSmoke, dir);
   INFO(second.output);
   REQUIRE(second.status == 0);
-  for (const auto* id : {"faces", "labels", "split", "backbone", "fc7", "evaluation", "maps"}) {
+  for (const auto* id : {"faces", "labels", "split", "backbone", "fc7", "evaluation", "maps", "generator", "generation"}) {
     CHECK_THAT(second.output, Catch::Contains(std::string("[") + id + "] cached"));
   }
   // Files a step saved reach every run folder, the cached run's too.
