@@ -1,5 +1,7 @@
 #include "crop_store.hpp"
 
+#include <future>
+
 #include <ATen/Parallel.h>
 #include <torch/torch.h>
 
@@ -36,6 +38,8 @@ CropResult store_crops(const std::vector<CropItem>& items, const CropOptions& op
   const auto total = static_cast<std::int64_t>(items.size());
   const std::int64_t s = options.size;
   auto progress = ctx.progress("cropping faces", total, "images");
+  // Each block is written on its own thread while the next one is decoded.
+  std::future<void> writing;
   for (std::int64_t begin = 0; begin < total; begin += kBlock) {
     const std::int64_t end = std::min(total, begin + kBlock);
     auto block = torch::empty({end - begin, 3, s, s}, torch::kUInt8);
@@ -61,9 +65,15 @@ CropResult store_crops(const std::vector<CropItem>& items, const CropOptions& op
         ++result.dropped[reason];
       }
     }
-    if (!keep.empty()) out.append(block.index_select(0, torch::tensor(keep, torch::kInt64)));
+    if (writing.valid()) writing.get();
+    if (!keep.empty()) {
+      writing = std::async(std::launch::async, [&out, rows = block.index_select(0, torch::tensor(keep, torch::kInt64))] {
+        out.append(rows);
+      });
+    }
     progress->advance(end - begin);
   }
+  if (writing.valid()) writing.get();
   return result;
 }
 
