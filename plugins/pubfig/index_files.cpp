@@ -1,6 +1,7 @@
 #include "index_files.hpp"
 
 #include <charconv>
+#include <cmath>
 #include <fstream>
 #include <sstream>
 
@@ -8,6 +9,7 @@
 #include <fmt/ranges.h>
 
 #include <facet/errors.hpp>
+#include <facet/pubfig.hpp>
 
 namespace facet::faces {
 namespace fs = std::filesystem;
@@ -147,6 +149,25 @@ AttributeTable read_attribute_scores(const fs::path& path) {
     }
   }
   return table;
+}
+
+PubFigColumns::PubFigColumns(const AttributeTable& table, const fs::path& path)
+    : table_(table), column_(pubfig::kNumAttributes, SIZE_MAX) {
+  for (size_t k = 0; k < table.names.size(); ++k) {
+    const int i = pubfig::index_of(table.names[k]);
+    if (i < 0) {
+      throw Error(fmt::format("{}: attribute '{}' in the header is not one of PubFig's 73", path.string(), table.names[k]));
+    }
+    column_[static_cast<size_t>(i)] = k;
+  }
+}
+
+std::vector<float> PubFigColumns::scores(size_t row) const {
+  std::vector<float> out(pubfig::kNumAttributes, std::nanf(""));
+  for (size_t a = 0; a < out.size(); ++a) {
+    if (column_[a] != SIZE_MAX) out[a] = table_.scores[row * table_.names.size() + column_[a]];
+  }
+  return out;
 }
 
 std::vector<std::string> read_people(const fs::path& path) {

@@ -51,6 +51,19 @@ struct AttributeTable {
 
 AttributeTable read_attribute_scores(const std::filesystem::path& path);
 
+/// Row `row` of a PubFig-format table as PubFig's 73 scores in canonical
+/// order (NaN for attributes the file lacks). The file's header may order
+/// them differently; a name that is not PubFig's is an error naming `path`.
+class PubFigColumns {
+ public:
+  PubFigColumns(const AttributeTable& table, const std::filesystem::path& path);
+  std::vector<float> scores(size_t row) const;
+
+ private:
+  const AttributeTable& table_;
+  std::vector<size_t> column_;  ///< per PubFig attribute: its column, or SIZE_MAX
+};
+
 /// dev_people.txt / eval_people.txt: one name per line.
 std::vector<std::string> read_people(const std::filesystem::path& path);
 

@@ -1,6 +1,5 @@
 // lfw: LFW's attribute scores (lfw_attributes.txt, PubFig's 73 attributes and
 // format), faces centre-cropped from LFW's 250 x 250 images.
-#include <cmath>
 
 #include <opencv2/core.hpp>
 
@@ -42,12 +41,7 @@ class Lfw final : public facet::Step {
     if (!box.valid()) throw facet::Error("lfw: box must have x1 > x0 and y1 > y0");
     cv::setNumThreads(1);
     const auto table = faces::read_attribute_scores(file);
-    std::vector<size_t> column(facet::pubfig::kNumAttributes, SIZE_MAX);
-    for (size_t k = 0; k < table.names.size(); ++k) {
-      const int i = facet::pubfig::index_of(table.names[k]);
-      if (i < 0) throw facet::Error(fmt::format("{}: '{}' is not one of PubFig's attributes", file.string(), table.names[k]));
-      column[static_cast<size_t>(i)] = k;
-    }
+    const faces::PubFigColumns columns(table, file);
     std::vector<faces::DatasetRow> rows;
     for (size_t r = 0; r < table.keys.size(); ++r) {
       const auto& [person, imagenum] = table.keys[r];
@@ -58,12 +52,7 @@ class Lfw final : public facet::Step {
       row.crop = {fs::exists(path) ? path : fs::path(), box};
       row.person = person;
       row.image_id = imagenum;
-      row.scores.assign(facet::pubfig::kNumAttributes, NAN);
-      for (int a = 0; a < facet::pubfig::kNumAttributes; ++a) {
-        if (column[static_cast<size_t>(a)] != SIZE_MAX) {
-          row.scores[static_cast<size_t>(a)] = table.scores[r * table.names.size() + column[static_cast<size_t>(a)]];
-        }
-      }
+      row.scores = columns.scores(r);
       rows.push_back(std::move(row));
     }
     const faces::CropOptions options{static_cast<int>(params.get_int("size")), params.get_float("margin")};

@@ -1,7 +1,6 @@
 // pubfig: PubFig v1.2's index files and downloaded images to face crops
 // labelled with the 73 attribute scores (the dataset contract of synthfaces).
 #include <algorithm>
-#include <cmath>
 #include <random>
 #include <set>
 
@@ -21,21 +20,6 @@ using facet::Artifacts;
 using facet::ParamSpec;
 namespace faces = facet::faces;
 namespace fs = std::filesystem;
-
-/// Columns of the attribute file in PubFig's canonical order (the file's own
-/// order may differ); an unknown name is an error.
-std::vector<size_t> canonical_columns(const faces::AttributeTable& table, const fs::path& path) {
-  std::vector<size_t> column(facet::pubfig::kNumAttributes, SIZE_MAX);
-  for (size_t k = 0; k < table.names.size(); ++k) {
-    const int i = facet::pubfig::index_of(table.names[k]);
-    if (i < 0) {
-      throw facet::Error(fmt::format("{}: attribute '{}' in the header is not one of PubFig's 73", path.string(),
-                                     table.names[k]));
-    }
-    column[static_cast<size_t>(i)] = k;
-  }
-  return column;
-}
 
 class PubFig final : public facet::Step {
  public:
@@ -80,7 +64,7 @@ class PubFig final : public facet::Step {
     }
     const fs::path attribute_path = root / params.get_string("attribute_file");
     const auto table = faces::read_attribute_scores(attribute_path);
-    const auto column = canonical_columns(table, attribute_path);
+    const faces::PubFigColumns columns(table, attribute_path);
     std::map<faces::ImageKey, size_t> score_row;
     for (size_t i = 0; i < table.keys.size(); ++i) score_row.emplace(table.keys[i], i);
 
@@ -106,12 +90,7 @@ class PubFig final : public facet::Step {
         row.person = r.person;
         row.image_id = r.imagenum;
         row.subset = dev_people.count(r.person) == 0 ? 2 : val_people.count(r.person) != 0 ? 1 : 0;
-        row.scores.assign(facet::pubfig::kNumAttributes, NAN);
-        for (int a = 0; a < facet::pubfig::kNumAttributes; ++a) {
-          if (column[static_cast<size_t>(a)] != SIZE_MAX) {
-            row.scores[static_cast<size_t>(a)] = table.scores[it->second * table.names.size() + column[static_cast<size_t>(a)]];
-          }
-        }
+        row.scores = columns.scores(it->second);
         joined.push_back(std::move(row));
       }
     }

@@ -65,7 +65,7 @@ TEST_CASE("YAML syntax errors give file:line:col", "[pipeline][errors]") {
 TEST_CASE("unknown steps list the known ones and the nearest", "[pipeline][errors]") {
   const auto e = errors_of("steps:\n  faces:\n    uses: synthface\n");
   CHECK_THAT(e, Catch::Contains("p.yaml:3:11: error: unknown step 'synthface'; did you mean 'synthfaces'?") &&
-                    Catch::Contains("(known steps: binarize, celeba, draw, embed2d, evaluate, extract, heads, lfw, pubfig"));
+                    Catch::Contains("(known steps: binarize, ") && Catch::Contains(", synthfaces, vggface"));
 }
 
 TEST_CASE("unknown, ill-typed and out-of-range parameters say what is allowed", "[pipeline][errors]") {
