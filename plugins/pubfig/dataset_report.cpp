@@ -21,15 +21,16 @@ void report_drops(Context& ctx, size_t rows, size_t kept, const DropCounter& dro
 
 std::set<std::string> intact_downloads(const Artifact& manifest) {
   const auto people = manifest.attr_strings("person_names");
-  const auto person = manifest.get("person").contiguous();
-  const auto imagenum = manifest.get("image_id").contiguous();
-  const auto status = manifest.get("status").contiguous();
+  const auto person = manifest.get("person").to(torch::kInt64).contiguous();
+  const auto imagenum = manifest.get("image_id").to(torch::kInt64).contiguous();
+  const auto status = manifest.get("status").to(torch::kInt64).contiguous();
+  const auto p = person.accessor<std::int64_t, 1>(), n = imagenum.accessor<std::int64_t, 1>();
+  const auto s = status.accessor<std::int64_t, 1>();
   std::set<std::string> ok;
   for (std::int64_t i = 0; i < status.size(0); ++i) {
-    const auto s = static_cast<DownloadStatus>(status[i].item<std::int64_t>());
-    if (s == DownloadStatus::Ok || s == DownloadStatus::Present) {
-      ok.insert(fmt::format("{}\t{}", people.at(static_cast<size_t>(person[i].item<std::int64_t>())),
-                            imagenum[i].item<std::int64_t>()));
+    const auto outcome = static_cast<DownloadStatus>(s[i]);
+    if (outcome == DownloadStatus::Ok || outcome == DownloadStatus::Present) {
+      ok.insert(fmt::format("{}\t{}", people.at(static_cast<size_t>(p[i])), n[i]));
     }
   }
   return ok;
