@@ -52,12 +52,7 @@ class PubFigDownload final : public facet::Step {
     options.retries = static_cast<int>(params.get_int("retries"));
     options.backoff_s = params.get_float("backoff");
 
-    std::vector<faces::UrlRow> rows;
-    for (const std::string set : {"dev", "eval"}) {
-      if (params.get_string("sets") != "both" && params.get_string("sets") != set) continue;
-      auto part = faces::read_urls(root / (set + "_urls.txt"));
-      rows.insert(rows.end(), std::make_move_iterator(part.begin()), std::make_move_iterator(part.end()));
-    }
+    const auto rows = faces::read_pubfig_sets(root, params.get_string("sets"));
     std::vector<faces::DownloadJob> jobs;
     for (const auto& r : rows) jobs.push_back({r.person, r.imagenum, r.url, r.md5, !r.rect_parsed || !r.rect.valid()});
 

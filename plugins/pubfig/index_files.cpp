@@ -131,6 +131,19 @@ std::vector<UrlRow> read_urls(const fs::path& path) {
   return rows;
 }
 
+std::vector<UrlRow> read_pubfig_sets(const fs::path& root, const std::string& sets, std::set<std::string>* dev_people) {
+  std::vector<UrlRow> rows;
+  for (const std::string set : {"dev", "eval"}) {
+    if (sets != "both" && sets != set) continue;
+    auto part = read_urls(root / (set + "_urls.txt"));
+    if (set == "dev" && dev_people != nullptr) {
+      for (const auto& r : part) dev_people->insert(r.person);
+    }
+    rows.insert(rows.end(), std::make_move_iterator(part.begin()), std::make_move_iterator(part.end()));
+  }
+  return rows;
+}
+
 AttributeTable read_attribute_scores(const fs::path& path) {
   const auto tsv = read_tsv(path);
   if (tsv.header.size() < 3 || tsv.header[0] != "person" || tsv.header[1] != "imagenum") {

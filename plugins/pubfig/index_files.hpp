@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <map>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -40,6 +41,11 @@ struct UrlRow {
 };
 
 std::vector<UrlRow> read_urls(const std::filesystem::path& path);
+
+/// The rows of PubFig's sets `sets` ("both", "dev" or "eval") in `root`, dev
+/// first; `dev_people`, when given, receives who is in dev.
+std::vector<UrlRow> read_pubfig_sets(const std::filesystem::path& root, const std::string& sets,
+                                     std::set<std::string>* dev_people = nullptr);
 
 /// pubfig_attributes.txt or lfw_attributes.txt: the header line names the
 /// attributes, each row holds one image's real-valued scores.

@@ -48,20 +48,11 @@ class PubFig final : public facet::Step {
   Artifacts run(const Artifacts& inputs, const facet::Params& params, facet::Context& ctx) override {
     const fs::path root = params.get_string("root");
     const fs::path images_dir = params.get_string("images");
-    const std::string sets = params.get_string("sets");
     cv::setNumThreads(1);  // parallel over images instead
 
     // Index rows of the chosen sets, and who is in dev.
-    std::vector<faces::UrlRow> rows;
     std::set<std::string> dev_people;
-    for (const std::string set : {"dev", "eval"}) {
-      if (sets != "both" && sets != set) continue;
-      auto part = faces::read_urls(root / (set + "_urls.txt"));
-      if (set == "dev") {
-        for (const auto& r : part) dev_people.insert(r.person);
-      }
-      rows.insert(rows.end(), std::make_move_iterator(part.begin()), std::make_move_iterator(part.end()));
-    }
+    const auto rows = faces::read_pubfig_sets(root, params.get_string("sets"), &dev_people);
     const fs::path attribute_path = root / params.get_string("attribute_file");
     const auto table = faces::read_attribute_scores(attribute_path);
     const faces::PubFigColumns columns(table, attribute_path);
