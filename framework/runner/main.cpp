@@ -9,6 +9,7 @@
 
 #include "describe.hpp"
 #include "executor.hpp"
+#include "generate.hpp"
 #include "pipeline.hpp"
 #include "plugin_registry.hpp"
 #include "sweep.hpp"
@@ -22,6 +23,8 @@ namespace {
 constexpr const char* kUsage = R"(usage:
   runner PIPELINE.yaml [options]     run a pipeline (same as: runner run PIPELINE.yaml)
   runner sweep SWEEP.yaml [options]  run a pipeline once per combination of values (experiments/)
+  runner generate --from RUN_FOLDER --attributes "Male, Smiling" [--count N] --out FACES.png
+                                     faces for attributes from the generator of a finished run
   runner plugins                     list every step the plugins provide
   runner describe STEP [--markdown]  a step's parameters, inputs and outputs
 )";
@@ -58,6 +61,24 @@ int run_command(const std::string& command, const std::vector<std::string>& args
     std::cout << (vm.count("markdown") ? describe_step_markdown(*step) : describe_step(*step));
     return has_plugin_errors(registry) ? kExitStepFailed : kExitOk;
   }
+  RunLog log(vm.count("verbose") != 0);
+  if (command == "generate") {
+    if (!args.empty()) throw Error(fmt::format("generate takes options only, not '{}' (see runner --help)", args[0]));
+    GenerateOptions options;
+    for (const char* required : {"from", "attributes", "out"}) {
+      if (vm.count(required) == 0) throw Error(fmt::format("generate needs --{} (see runner --help)", required));
+    }
+    options.from = vm["from"].as<std::string>();
+    options.attributes = vm["attributes"].as<std::string>();
+    options.out = vm["out"].as<std::string>();
+    options.count = vm["count"].as<int>();
+    if (options.count < 1) throw Error(fmt::format("--count {}: ask for at least one face", options.count));
+    options.step = vm["step"].as<std::string>();
+    options.seed = vm["seed"].as<std::uint64_t>();
+    options.cache_dir = vm["cache-dir"].as<std::string>();
+    generate(options, registry, log);
+    return kExitOk;
+  }
   if (args.size() != 1) throw Error(fmt::format("{} takes one file: runner {} FILE.yaml", command, command));
   const auto overrides = vm["set"].as<std::vector<std::string>>();
 
@@ -68,7 +89,6 @@ int run_command(const std::string& command, const std::vector<std::string>& args
   for (const auto& id : vm["rerun"].as<std::vector<std::string>>()) options.rerun.insert(id);
   options.cache_dir = vm["cache-dir"].as<std::string>();
   options.runs_dir = vm["runs-dir"].as<std::string>();
-  RunLog log(vm.count("verbose") != 0);
   if (command == "sweep") {
     const Sweep sweep = load_sweep(args[0]);
     install_interrupt_handler();
@@ -98,6 +118,12 @@ int main(int argc, char** argv) {
       ("plugin-path", po::value<std::vector<std::string>>()->default_value({}, "")->composing(),
        "a folder of plugins, searched before FACET_PLUGIN_PATH (repeatable)")
       ("markdown", "describe: print Markdown (a plugin README body)")
+      ("from", po::value<std::string>(), "generate: the run folder whose generator draws the faces")
+      ("attributes", po::value<std::string>(), "generate: the attributes to draw, comma-separated")
+      ("count", po::value<int>()->default_value(16), "generate: how many faces")
+      ("out", po::value<std::string>(), "generate: the PNG to write")
+      ("step", po::value<std::string>()->default_value(""), "generate: the generator step's id, when the run has several")
+      ("seed", po::value<std::uint64_t>()->default_value(1), "generate: seed of the faces drawn")
       ("verbose,v", "show debug messages");
   po::options_description hidden;
   hidden.add_options()("words", po::value<std::vector<std::string>>()->default_value({}, ""), "command and arguments");
@@ -116,7 +142,7 @@ int main(int argc, char** argv) {
       return words.empty() && !vm.count("help") ? kExitBadInput : kExitOk;
     }
     std::string command = words.front();
-    if (command == "run" || command == "sweep" || command == "plugins" || command == "describe") {
+    if (command == "run" || command == "sweep" || command == "plugins" || command == "describe" || command == "generate") {
       words.erase(words.begin());
     } else {
       command = "run";

@@ -21,6 +21,10 @@ ParamSpec requests_spec() {
                               "attribute requests the faces are drawn for, one comma-separated list each");
 }
 
+ParamSpec per_request_spec() {
+  return ParamSpec::integer("per_request", 8, "faces drawn for each request").range(1, 4096);
+}
+
 std::vector<PortSpec> output_ports() {
   return {{"model", "the trained generator and what it needs to turn requests into conditions"},
           {"samples", "images [R*K, 3, S, S] uint8 (K per request), request [R*K]; requested [R, A] (1 = asked for); "
@@ -40,8 +44,70 @@ std::vector<std::vector<int>> parse_requests(const std::vector<std::string>& req
   return out;
 }
 
-TrainingData::TrainingData(const Artifacts& inputs, const std::string& mode, std::int64_t size, Context& ctx)
-    : mode_(mode) {
+std::vector<PortSpec> input_ports() {
+  return {{"images", "images [N, 3, S, S] uint8"},
+          {"attributes", "scores [N, A] with attribute_names (the dataset's attributes output)"},
+          {"split", "train/val/test rows (generators train on train)", true},
+          {"features", "features [N, D] of the same rows (from extract), for condition: features", true},
+          {"classifier", "the trained vggface model (invert optimises faces through it)", true}};
+}
+
+torch::Tensor ConditionModel::request(const std::vector<int>& attributes, std::int64_t count, std::mt19937_64& rng) const {
+  if (mode == "none") return {};
+  if (mode == "features") {
+    auto target = torch::zeros({gaussian_mean.size(1)});
+    for (int a : attributes) target += gaussian_mean[a];
+    return (target / static_cast<double>(attributes.size())).unsqueeze(0).repeat({count, 1});
+  }
+  std::uniform_int_distribution<std::int64_t> pick(0, train_signs.size(0) - 1);
+  std::vector<std::int64_t> rows;
+  for (std::int64_t i = 0; i < count; ++i) rows.push_back(pick(rng));
+  auto c = train_signs.index_select(0, torch::tensor(rows, torch::kInt64)).to(torch::kFloat32);
+  for (int a : attributes) {
+    const int p = pubfig::index_of(attribute_names[static_cast<size_t>(a)]);
+    if (p < 0) continue;
+    for (int sibling : pubfig::groups()[static_cast<size_t>(pubfig::group_position(p).group)]) {
+      const auto it = std::find(attribute_names.begin(), attribute_names.end(), pubfig::kAttributeNames[static_cast<size_t>(sibling)]);
+      if (it != attribute_names.end()) c.select(1, it - attribute_names.begin()).fill_(-1.0f);
+    }
+  }
+  for (int a : attributes) c.select(1, a).fill_(1.0f);
+  return c;
+}
+
+std::int64_t ConditionModel::width() const {
+  if (mode == "features") return gaussian_mean.size(1);
+  if (mode == "attributes") return static_cast<std::int64_t>(attribute_names.size());
+  return 0;
+}
+
+void ConditionModel::save(Artifact& model) const {
+  model.set_attr("condition", mode);
+  model.set_attr("attribute_names", attribute_names);
+  if (mode == "features") {
+    model.set("condition.gaussian_mean", gaussian_mean);
+    model.set("condition.gaussian_std", gaussian_std);
+  } else if (mode == "attributes") {
+    model.set("condition.train_signs", train_signs);
+  }
+}
+
+ConditionModel ConditionModel::load(const Artifact& model) {
+  ConditionModel m;
+  m.mode = model.attr_string("condition");
+  m.attribute_names = model.attr_strings("attribute_names");
+  if (m.mode == "features") {
+    m.gaussian_mean = model.get("condition.gaussian_mean").to(torch::kFloat32);
+    m.gaussian_std = model.get("condition.gaussian_std").to(torch::kFloat32);
+  } else if (m.mode == "attributes") {
+    m.train_signs = model.get("condition.train_signs");
+  } else if (m.mode != "none") {
+    throw Error(fmt::format("the model's condition '{}' is none of features, attributes, none", m.mode));
+  }
+  return m;
+}
+
+TrainingData::TrainingData(const Artifacts& inputs, const std::string& mode, std::int64_t size, Context& ctx) {
   const Artifact& images = inputs.at("images");
   const Artifact& attributes = inputs.at("attributes");
   attribute_names = attributes.attr_strings("attribute_names");
@@ -62,7 +128,7 @@ TrainingData::TrainingData(const Artifacts& inputs, const std::string& mode, std
     images_.slice(0, begin, end).copy_(x.round().clamp(0, 255).to(torch::kUInt8));
   }
   const auto scores = attributes.get("scores").to(torch::kFloat32);
-  signs_ = torch::where(scores.isnan(), torch::zeros_like(scores), scores.sign());
+  const auto signs = torch::where(scores.isnan(), torch::zeros_like(scores), scores.sign());
 
   if (inputs.count("split") != 0) {
     train_rows = inputs.at("split").get("train").to(torch::kInt64).contiguous();
@@ -73,8 +139,11 @@ TrainingData::TrainingData(const Artifacts& inputs, const std::string& mode, std
   }
   if (train_rows.numel() == 0) throw Error("the training split is empty");
 
+  conditions.mode = mode;
+  conditions.attribute_names = attribute_names;
   if (mode == "attributes") {
-    condition_ = signs_;
+    condition_ = signs;
+    conditions.train_signs = signs.index_select(0, train_rows).to(torch::kInt8);
   } else if (mode == "features") {
     if (inputs.count("features") == 0) {
       throw Error("condition: features needs the 'features' input (fc7 from an extract step); or use condition: attributes");
@@ -85,20 +154,18 @@ TrainingData::TrainingData(const Artifacts& inputs, const std::string& mode, std
     }
     auto f = features.get("features").to(torch::kFloat32);
     const auto train = f.index_select(0, train_rows);
-    feature_mean_ = train.mean(0);
-    feature_std_ = train.std(0).clamp_min(1e-6);
-    condition_ = (f - feature_mean_) / feature_std_;
+    condition_ = (f - train.mean(0)) / train.std(0).clamp_min(1e-6);
     // One diagonal Gaussian per attribute over the positive training faces.
-    const auto a = signs_.size(1);
-    gaussian_mean_ = torch::zeros({a, condition_.size(1)});
-    gaussian_std_ = torch::ones({a, condition_.size(1)});
+    const auto a = signs.size(1);
+    conditions.gaussian_mean = torch::zeros({a, condition_.size(1)});
+    conditions.gaussian_std = torch::ones({a, condition_.size(1)});
     const auto cond_train = condition_.index_select(0, train_rows);
-    const auto signs_train = signs_.index_select(0, train_rows);
+    const auto signs_train = signs.index_select(0, train_rows);
     for (std::int64_t k = 0; k < a; ++k) {
       const auto positive = cond_train.index({signs_train.select(1, k) > 0});
       if (positive.size(0) >= 2) {
-        gaussian_mean_[k] = positive.mean(0);
-        gaussian_std_[k] = positive.std(0);
+        conditions.gaussian_mean[k] = positive.mean(0);
+        conditions.gaussian_std[k] = positive.std(0);
       }
     }
   }
@@ -120,44 +187,6 @@ torch::Tensor TrainingData::shuffled_train_rows(std::mt19937_64& rng) const {
   return torch::tensor(order, torch::kInt64);
 }
 
-torch::Tensor TrainingData::request_condition(const std::vector<int>& request, std::int64_t count,
-                                              std::mt19937_64& rng) const {
-  if (mode_ == "none") return {};
-  if (mode_ == "features") {
-    auto target = torch::zeros({condition_.size(1)});
-    for (int a : request) target += gaussian_mean_[a];
-    return (target / static_cast<double>(request.size())).unsqueeze(0).repeat({count, 1});
-  }
-  std::uniform_int_distribution<std::int64_t> pick(0, train_rows.numel() - 1);
-  std::vector<std::int64_t> rows;
-  for (std::int64_t i = 0; i < count; ++i) rows.push_back(train_rows[pick(rng)].item<std::int64_t>());
-  auto c = signs_.index_select(0, torch::tensor(rows, torch::kInt64)).clone();
-  for (int a : request) {
-    const int p = pubfig::index_of(attribute_names[static_cast<size_t>(a)]);
-    if (p >= 0) {
-      for (int sibling : pubfig::groups()[static_cast<size_t>(pubfig::group_position(p).group)]) {
-        const auto it = std::find(attribute_names.begin(), attribute_names.end(), pubfig::kAttributeNames[static_cast<size_t>(sibling)]);
-        if (it != attribute_names.end()) c.select(1, it - attribute_names.begin()).fill_(-1.0f);
-      }
-    }
-  }
-  for (int a : request) c.select(1, a).fill_(1.0f);
-  return c;
-}
-
-void TrainingData::save_condition_model(Artifact& model) const {
-  model.set_attr("condition", mode_);
-  model.set_attr("attribute_names", attribute_names);
-  if (mode_ == "features") {
-    model.set("condition.feature_mean", feature_mean_);
-    model.set("condition.feature_std", feature_std_);
-    model.set("condition.gaussian_mean", gaussian_mean_);
-    model.set("condition.gaussian_std", gaussian_std_);
-  } else if (mode_ == "attributes") {
-    model.set("condition.train_signs", signs_.index_select(0, train_rows).to(torch::kInt8));
-  }
-}
-
 std::string grid_png(const torch::Tensor& images, int scale) {
   const auto r = images.size(0), k = images.size(1), h = images.size(3), w = images.size(4);
   auto grid = images.clamp(0, 1).mul(255).round().to(torch::kUInt8)  // [R, K, 3, H, W]
@@ -173,11 +202,10 @@ std::string grid_png(const torch::Tensor& images, int scale) {
   return {png.begin(), png.end()};
 }
 
-Artifacts outputs(const Artifact& model, const std::vector<std::vector<int>>& requests,
-                  const std::vector<std::string>& texts, const torch::Tensor& faces, Context& ctx) {
+Artifact samples_artifact(const std::vector<std::string>& names, const std::vector<std::vector<int>>& requests,
+                          const std::vector<std::string>& texts, const torch::Tensor& faces, Context& ctx) {
   ctx.save_file("samples.png", grid_png(faces, 2));
   const auto r = faces.size(0), k = faces.size(1);
-  const auto names = model.attr_strings("attribute_names");
   auto requested = torch::zeros({r, static_cast<std::int64_t>(names.size())}, torch::kInt64);
   for (std::int64_t i = 0; i < r; ++i) {
     for (int a : requests[static_cast<size_t>(i)]) requested[i][a] = 1;
@@ -188,7 +216,16 @@ Artifacts outputs(const Artifact& model, const std::vector<std::vector<int>>& re
   samples.set("requested", requested);
   samples.set_attr("requests", texts);
   samples.set_attr("attribute_names", names);
-  return {{"model", model}, {"samples", samples}};
+  return samples;
+}
+
+Artifacts finish(Artifact model, const TrainingData& data, const Params& params, Context& ctx) {
+  data.conditions.save(model);
+  model.set_attr("sampler", std::string("sample"));
+  const auto texts = params.get_string_list("requests");
+  const auto requests = parse_requests(texts, data.attribute_names);
+  const auto faces = sample_faces(model, requests, params.get_int("per_request"), ctx.seed());
+  return {{"model", model}, {"samples", samples_artifact(data.attribute_names, requests, texts, faces, ctx)}};
 }
 
 }  // namespace facet::generators

@@ -1,11 +1,11 @@
 // draw: trains DRAW on a dataset's faces, conditioned on the classifier's fc7
 // features (the DeepFace seed's proposal) or on the attribute vector, and
 // draws faces for attribute requests.
-#include <facet/module_artifact.hpp>
 #include <facet/plugin.hpp>
 
 #include "draw_model.hpp"
 #include "generator_io.hpp"
+#include "models.hpp"
 
 namespace {
 
@@ -18,7 +18,7 @@ class DrawStep final : public facet::Step {
  public:
   facet::StepInfo info() const override {
     return {"draw",
-            "1.0",
+            "1.1",
             "DRAW recurrent VAE with Gaussian attention, its states initialised from fc7 features or attributes",
             "generator",
             {ParamSpec::choice("condition", "features", {"features", "attributes", "none"},
@@ -37,11 +37,8 @@ class DrawStep final : public facet::Step {
              ParamSpec::real("lr", 1e-3, "Adam learning rate").range(0.0, 1.0),
              ParamSpec::real("clip", 10.0, "gradient norm clipping").range(0.0, 1e6),
              gen::requests_spec(),
-             ParamSpec::integer("per_request", 8, "faces drawn per request").range(1, 1024)},
-            {{"images", "images [N, 3, S, S] uint8"},
-             {"attributes", "scores [N, A] with attribute_names (the dataset's attributes output)"},
-             {"split", "train/val/test rows (train on train; the negative ELBO is measured on test)", true},
-             {"features", "features [N, D] of the same rows (from extract), for condition: features", true}},
+             gen::per_request_spec()},
+            gen::input_ports(),
             gen::output_ports()};
   }
 
@@ -109,29 +106,16 @@ class DrawStep final : public facet::Step {
       ctx.info("test -ELBO {:.2f} nats per image ({} images)", nats, data.test_rows.numel());
     }
 
-    // Faces for the requests, and the canvas glimpse by glimpse for the first of each.
-    const std::int64_t per_request = params.get_int("per_request");
-    std::vector<torch::Tensor> faces, strips;
+    // DRAW's hallmark: the canvas glimpse by glimpse, for one face per request.
+    std::vector<torch::Tensor> strips;
     for (const auto& request : requests) {
-      const auto condition = data.request_condition(request, per_request, rng);
-      const auto steps = net->sample(condition, per_request);
-      faces.push_back(steps.back());
+      const auto steps = net->sample(data.conditions.request(request, 1, rng), 1);
       std::vector<torch::Tensor> first;
       for (const auto& s : steps) first.push_back(s[0]);
       strips.push_back(torch::stack(first));
     }
     ctx.save_file("glimpses.png", gen::grid_png(torch::stack(strips), 2));
-
-    Artifact model = facet::module_to_artifact(*net);
-    model.set_attr("architecture", std::string("draw"));
-    for (const auto& [name, value] : std::vector<std::pair<std::string, std::int64_t>>{
-             {"size", options.size()}, {"glimpses", options.glimpses()}, {"attention", options.attention() ? 1 : 0},
-             {"read_n", options.read_n()}, {"write_n", options.write_n()}, {"encoder", options.encoder()},
-             {"decoder", options.decoder()}, {"latent", options.latent()}, {"condition_width", options.condition()}}) {
-      model.set_attr(name, value);
-    }
-    data.save_condition_model(model);
-    return gen::outputs(model, requests, params.get_string_list("requests"), torch::stack(faces), ctx);
+    return gen::finish(gen::draw_artifact(net), data, params, ctx);
   }
 };
 

@@ -1,0 +1,168 @@
+#include "gan_model.hpp"
+
+#include <stdexcept>
+
+namespace gan {
+
+namespace F = torch::nn::functional;
+
+namespace {
+
+/// Scales between 4x4 and the image: size = 4 * 2^levels.
+std::int64_t levels(std::int64_t size) {
+  std::int64_t l = 0;
+  while ((std::int64_t{4} << l) < size) ++l;
+  // At 8x8 the discriminator would have no layer between the condition and
+  // its logit, so it could not tell whether a face matches its condition.
+  if ((std::int64_t{4} << l) != size || size < 16) {
+    throw std::invalid_argument("the GAN's size must be a power of two of at least 16, got " + std::to_string(size));
+  }
+  return l;
+}
+
+torch::Tensor join(const torch::Tensor& z, const torch::Tensor& condition) {
+  return condition.defined() && condition.numel() > 0 ? torch::cat({z, condition}, 1) : z;
+}
+
+}  // namespace
+
+SNConv2dImpl::SNConv2dImpl(const torch::nn::Conv2dOptions& options, bool normalise) : normalise_(normalise) {
+  conv_ = register_module("conv", torch::nn::Conv2d(options));
+  if (normalise_) {
+    u_ = register_buffer("u", F::normalize(torch::randn({options.out_channels()}), F::NormalizeFuncOptions().dim(0)));
+  }
+}
+
+torch::Tensor SNConv2dImpl::effective_weight() {
+  if (!normalise_) return conv_->weight;
+  const auto w = conv_->weight.flatten(1);
+  torch::Tensor u = u_, v;
+  {
+    torch::NoGradGuard no_grad;
+    v = F::normalize(w.t().mv(u), F::NormalizeFuncOptions().dim(0).eps(1e-12));
+    if (is_training()) {
+      u = F::normalize(w.mv(v), F::NormalizeFuncOptions().dim(0).eps(1e-12));
+      u_.copy_(u);
+      v = F::normalize(w.t().mv(u), F::NormalizeFuncOptions().dim(0).eps(1e-12));
+    }
+  }
+  const auto sigma = torch::dot(u, w.mv(v));  // differentiable in w, as in the paper
+  return conv_->weight / sigma;
+}
+
+torch::Tensor SNConv2dImpl::forward(const torch::Tensor& x) {
+  const auto& o = conv_->options;
+  return F::conv2d(x, effective_weight(), F::Conv2dFuncOptions().bias(conv_->bias).stride(o.stride()).padding(o.padding()));
+}
+
+GeneratorImpl::GeneratorImpl(const GanOptions& o) : options_(o) {
+  const auto l = levels(o.size());
+  const std::int64_t top = o.width() << (l - 1);  // channels at 4x4
+  project_ = register_module("project", torch::nn::Linear(o.noise() + o.condition(), top * 16));
+  project_norm_ = register_module("project_norm", torch::nn::BatchNorm1d(top * 16));
+  upsample_ = register_module("upsample", torch::nn::Sequential());
+  for (std::int64_t k = 0; k < l; ++k) {
+    const std::int64_t in = top >> k;
+    const bool last = k == l - 1;
+    const std::int64_t out = last ? o.channels() : in / 2;
+    upsample_->push_back(torch::nn::ConvTranspose2d(
+        torch::nn::ConvTranspose2dOptions(in, out, 4).stride(2).padding(1).bias(last)));
+    if (!last) {
+      upsample_->push_back(torch::nn::BatchNorm2d(out));
+      upsample_->push_back(torch::nn::ReLU());
+    }
+  }
+}
+
+torch::Tensor GeneratorImpl::forward(const torch::Tensor& z, const torch::Tensor& condition) {
+  const auto top = options_.width() << (levels(options_.size()) - 1);
+  auto h = torch::relu(project_norm_(project_(join(z, condition))));
+  return torch::tanh(upsample_->forward(h.view({-1, top, 4, 4})));
+}
+
+DiscriminatorImpl::DiscriminatorImpl(const GanOptions& o) : options_(o) {
+  const auto l = levels(o.size());
+  const bool sn = o.spectral_norm();
+  first_ = register_module("first", SNConv2d(torch::nn::Conv2dOptions(o.channels(), o.width(), 4).stride(2).padding(1), sn));
+  const std::int64_t maps = o.condition() > 0 ? o.embedding() : 0;
+  if (maps > 0) embed_ = register_module("embed", torch::nn::Linear(o.condition(), maps));
+  rest_ = register_module("rest", torch::nn::Sequential());
+  std::int64_t channels = o.width() + maps;
+  for (std::int64_t k = 1; k < l; ++k) {  // S/2 -> 4x4
+    const std::int64_t out = o.width() << k;
+    rest_->push_back(SNConv2d(torch::nn::Conv2dOptions(channels, out, 4).stride(2).padding(1).bias(sn), sn));
+    if (!sn) rest_->push_back(torch::nn::BatchNorm2d(out));
+    rest_->push_back(torch::nn::LeakyReLU(torch::nn::LeakyReLUOptions().negative_slope(0.2)));
+    channels = out;
+  }
+  rest_->push_back(SNConv2d(torch::nn::Conv2dOptions(channels, 1, 4), sn));  // 4x4 -> one logit
+}
+
+torch::Tensor DiscriminatorImpl::forward(const torch::Tensor& images, const torch::Tensor& condition) {
+  auto h = F::leaky_relu(first_(images), F::LeakyReLUFuncOptions().negative_slope(0.2));
+  if (!embed_.is_empty()) {
+    const auto maps = embed_(condition).unsqueeze(-1).unsqueeze(-1).expand({-1, -1, h.size(2), h.size(3)});
+    h = torch::cat({h, maps}, 1);
+  }
+  return rest_->forward(h).flatten();
+}
+
+GanImpl::GanImpl(const GanOptions& options) : options_(options) {
+  generator = register_module("generator", Generator(options));
+  discriminator = register_module("discriminator", Discriminator(options));
+}
+
+torch::Tensor GanImpl::sample(const torch::Tensor& condition, std::int64_t count) {
+  const auto z = torch::randn({count, options_.noise()});
+  return (generator(z, condition) + 1) / 2;
+}
+
+Trainer::Trainer(Gan gan, const TrainingOptions& options)
+    : gan_(std::move(gan)),
+      options_(options),
+      d_opt_(gan_->discriminator->parameters(), torch::optim::AdamOptions(options.lr()).betas({options.beta1(), 0.999})),
+      g_opt_(gan_->generator->parameters(), torch::optim::AdamOptions(options.lr()).betas({options.beta1(), 0.999})) {}
+
+torch::Tensor Trainer::real_fake_loss(const torch::Tensor& d_real, const torch::Tensor& d_fake) const {
+  return F::binary_cross_entropy_with_logits(d_real, torch::full_like(d_real, options_.real_label())) +
+         F::binary_cross_entropy_with_logits(d_fake, torch::zeros_like(d_fake));
+}
+
+torch::Tensor Trainer::discriminator_loss(const torch::Tensor& real, const torch::Tensor& fake,
+                                          const torch::Tensor& condition) {
+  return real_fake_loss(gan_->discriminator(real * 2 - 1, condition), gan_->discriminator(fake, condition));
+}
+
+torch::Tensor Trainer::generator_loss(const torch::Tensor& fake, const torch::Tensor& condition) {
+  const auto d_fake = gan_->discriminator(fake, condition);
+  return F::binary_cross_entropy_with_logits(d_fake, torch::ones_like(d_fake));  // the non-saturating loss
+}
+
+StepLosses Trainer::step(const torch::Tensor& real, const torch::Tensor& condition) {
+  const auto z = torch::randn({real.size(0), gan_->options().noise()});
+  const auto fake = gan_->generator(z, condition);
+
+  d_opt_.zero_grad();
+  const auto d_real = gan_->discriminator(real * 2 - 1, condition);
+  const auto d_fake = gan_->discriminator(fake.detach(), condition);
+  const auto d_loss = real_fake_loss(d_real, d_fake);
+  d_loss.backward();
+  d_opt_.step();
+
+  // The generator's update needs gradients through D, not for D's weights.
+  for (auto& p : gan_->discriminator->parameters()) p.requires_grad_(false);
+  g_opt_.zero_grad();
+  const auto g_loss = generator_loss(fake, condition);
+  g_loss.backward();
+  g_opt_.step();
+  for (auto& p : gan_->discriminator->parameters()) p.requires_grad_(true);
+
+  StepLosses out;
+  out.discriminator = d_loss.item<double>();
+  out.generator = g_loss.item<double>();
+  out.real_score = torch::sigmoid(d_real).mean().item<double>();
+  out.fake_score = torch::sigmoid(d_fake).mean().item<double>();
+  return out;
+}
+
+}  // namespace gan

@@ -1,0 +1,113 @@
+#pragma once
+
+// A conditional DCGAN (Radford et al. 2016) conditioned as in Gauthier 2014
+// and IcGAN (Perarnau et al. 2016): the condition vector joins the noise at
+// the generator's input and the discriminator's feature maps after its first
+// layer. Stabilisers: one-sided label smoothing, Adam with beta1 = 0.5, and
+// optional spectral normalisation (Miyato et al. 2018) of the discriminator.
+
+#include <torch/torch.h>
+
+namespace gan {
+
+struct GanOptions {
+  TORCH_ARG(std::int64_t, size) = 32;      ///< image width and height: a power of two, at least 16
+  TORCH_ARG(std::int64_t, channels) = 3;
+  TORCH_ARG(std::int64_t, noise) = 64;     ///< z width
+  TORCH_ARG(std::int64_t, width) = 64;     ///< channels at the largest scale; doubled at each smaller one
+  TORCH_ARG(std::int64_t, condition) = 0;  ///< condition vector width (0: unconditioned)
+  TORCH_ARG(std::int64_t, embedding) = 32; ///< condition maps the discriminator sees after its first layer
+  TORCH_ARG(bool, spectral_norm) = true;   ///< discriminator weights divided by their largest singular value
+};
+
+/// A convolution whose weight is divided by its spectral norm, estimated by
+/// one power iteration per training forward pass (a persistent vector u).
+class SNConv2dImpl : public torch::nn::Module {
+ public:
+  SNConv2dImpl(const torch::nn::Conv2dOptions& options, bool normalise);
+  torch::Tensor forward(const torch::Tensor& x);
+  /// The weight actually applied.
+  torch::Tensor effective_weight();
+
+ private:
+  torch::nn::Conv2d conv_{nullptr};
+  bool normalise_;
+  torch::Tensor u_;
+};
+TORCH_MODULE(SNConv2d);
+
+/// z [B, noise] and condition [B, condition] -> images [B, C, S, S] in [-1, 1].
+class GeneratorImpl : public torch::nn::Module {
+ public:
+  explicit GeneratorImpl(const GanOptions& options);
+  torch::Tensor forward(const torch::Tensor& z, const torch::Tensor& condition);
+
+ private:
+  GanOptions options_;
+  torch::nn::Linear project_{nullptr};
+  torch::nn::BatchNorm1d project_norm_{nullptr};
+  torch::nn::Sequential upsample_{nullptr};
+};
+TORCH_MODULE(Generator);
+
+/// images [B, C, S, S] in [-1, 1] and condition -> real/fake logits [B].
+class DiscriminatorImpl : public torch::nn::Module {
+ public:
+  explicit DiscriminatorImpl(const GanOptions& options);
+  torch::Tensor forward(const torch::Tensor& images, const torch::Tensor& condition);
+
+ private:
+  GanOptions options_;
+  SNConv2d first_{nullptr};
+  torch::nn::Linear embed_{nullptr};
+  torch::nn::Sequential rest_{nullptr};
+};
+TORCH_MODULE(Discriminator);
+
+/// Both networks, so one artifact holds the whole model.
+class GanImpl : public torch::nn::Module {
+ public:
+  explicit GanImpl(const GanOptions& options);
+  Generator generator{nullptr};
+  Discriminator discriminator{nullptr};
+  const GanOptions& options() const { return options_; }
+  /// `count` faces in [0, 1] for condition vectors [count, condition] (undefined when unconditioned).
+  torch::Tensor sample(const torch::Tensor& condition, std::int64_t count);
+
+ private:
+  GanOptions options_;
+};
+TORCH_MODULE(Gan);
+
+struct TrainingOptions {
+  TORCH_ARG(double, lr) = 2e-4;
+  TORCH_ARG(double, beta1) = 0.5;
+  TORCH_ARG(double, real_label) = 0.9;  ///< one-sided label smoothing: real targets, fakes stay 0
+};
+
+struct StepLosses {
+  double discriminator = 0, generator = 0;
+  double real_score = 0, fake_score = 0;  ///< mean D(x) and D(G(z)) as probabilities, before the updates
+};
+
+/// Adam for each network and one training step: a discriminator update on
+/// real faces and fresh fakes, then a generator update through it.
+class Trainer {
+ public:
+  Trainer(Gan gan, const TrainingOptions& options);
+  /// `real` [B, C, S, S] in [0, 1]; `condition` [B, condition] or undefined.
+  StepLosses step(const torch::Tensor& real, const torch::Tensor& condition);
+  torch::Tensor discriminator_loss(const torch::Tensor& real, const torch::Tensor& fake, const torch::Tensor& condition);
+  torch::Tensor generator_loss(const torch::Tensor& fake, const torch::Tensor& condition);
+  torch::optim::Adam& discriminator_optimizer() { return d_opt_; }
+  torch::optim::Adam& generator_optimizer() { return g_opt_; }
+
+ private:
+  torch::Tensor real_fake_loss(const torch::Tensor& d_real, const torch::Tensor& d_fake) const;
+
+  Gan gan_;
+  TrainingOptions options_;
+  torch::optim::Adam d_opt_, g_opt_;
+};
+
+}  // namespace gan

@@ -1,0 +1,98 @@
+// gan: trains a conditional DCGAN on a dataset's faces, conditioned on the
+// attribute vector (or fc7 features), and draws faces for attribute requests.
+#include <facet/plugin.hpp>
+
+#include "gan_model.hpp"
+#include "generator_io.hpp"
+#include "models.hpp"
+
+namespace {
+
+using facet::Artifacts;
+using facet::ParamSpec;
+namespace gen = facet::generators;
+
+class GanStep final : public facet::Step {
+ public:
+  facet::StepInfo info() const override {
+    return {"gan",
+            "1.0",
+            "Conditional DCGAN: attributes (or fc7 features) join the generator's noise and the discriminator's first layer",
+            "generator",
+            {ParamSpec::choice("condition", "attributes", {"attributes", "features", "none"},
+                               "attributes: the +1/-1 attribute vector; features: the image's fc7 (training) / a target "
+                               "fc7 from per-attribute Gaussians (generation); none: unconditioned"),
+             ParamSpec::integer("size", 32, "image width and height (a power of two)").range(16, 256),
+             ParamSpec::integer("noise", 64, "z width").range(1, 4096),
+             ParamSpec::integer("width", 64, "channels at full scale, doubled at each halving (DCGAN: 64)").range(1, 1024),
+             ParamSpec::integer("embedding", 32, "condition maps joined to the discriminator after its first layer").range(1, 1024),
+             ParamSpec::flag("spectral_norm", true, "spectral normalisation of the discriminator (false: batch norm, as DCGAN)"),
+             ParamSpec::integer("epochs", 20, "passes over the training images").range(1, 100000),
+             ParamSpec::integer("batch_size", 64, "images per step").range(2, 65536),
+             ParamSpec::real("lr", 2e-4, "Adam learning rate of both networks").range(0.0, 1.0),
+             ParamSpec::real("beta1", 0.5, "Adam beta1 (DCGAN: 0.5)").range(0.0, 1.0),
+             ParamSpec::real("real_label", 0.9, "one-sided label smoothing: the real target (1 = none)").range(0.5, 1.0),
+             gen::requests_spec(),
+             gen::per_request_spec()},
+            gen::input_ports(),
+            gen::output_ports()};
+  }
+
+  Artifacts run(const Artifacts& inputs, const facet::Params& params, facet::Context& ctx) override {
+    const std::int64_t size = params.get_int("size");
+    if ((size & (size - 1)) != 0) {
+      throw facet::Error(fmt::format("size {} is not a power of two: the GAN doubles 4x4 up to the image (try 16, 32, 64)", size));
+    }
+    gen::TrainingData data(inputs, params.get_string("condition"), size, ctx);
+    gen::parse_requests(params.get_string_list("requests"), data.attribute_names);  // fail before training
+    torch::manual_seed(static_cast<std::uint64_t>(ctx.seed() & 0x7fffffffffffffffULL));
+    gan::Gan net(gan::GanOptions()
+                     .size(size)
+                     .channels(3)
+                     .noise(params.get_int("noise"))
+                     .width(params.get_int("width"))
+                     .embedding(params.get_int("embedding"))
+                     .condition(data.condition_width())
+                     .spectral_norm(params.get_bool("spectral_norm")));
+    gan::Trainer trainer(net, gan::TrainingOptions()
+                                  .lr(params.get_float("lr"))
+                                  .beta1(params.get_float("beta1"))
+                                  .real_label(params.get_float("real_label")));
+    const std::int64_t epochs = params.get_int("epochs"), batch = params.get_int("batch_size");
+    if (data.train_rows.numel() < batch) {
+      throw facet::Error(fmt::format("the training split has {} faces, fewer than one batch of {}: lower batch_size",
+                                     data.train_rows.numel(), batch));
+    }
+    std::mt19937_64 rng(ctx.seed());
+    net->train();
+    gan::StepLosses last;
+    for (std::int64_t epoch = 0; epoch < epochs; ++epoch) {
+      const auto order = data.shuffled_train_rows(rng);
+      const std::int64_t steps = order.numel() / batch;  // whole batches: batch norm needs more than one face
+      auto progress = ctx.progress(fmt::format("epoch {}/{}", epoch + 1, epochs), steps, "batches");
+      gan::StepLosses mean;
+      for (std::int64_t k = 0; k < steps; ++k) {
+        const auto rows = order.slice(0, k * batch, (k + 1) * batch);
+        const auto losses = trainer.step(data.pixels(rows), data.condition(rows));
+        mean.discriminator += losses.discriminator / steps;
+        mean.generator += losses.generator / steps;
+        mean.real_score += losses.real_score / steps;
+        mean.fake_score += losses.fake_score / steps;
+        progress->note(fmt::format("D {:.3f} G {:.3f}", losses.discriminator, losses.generator));
+        progress->advance();
+      }
+      progress.reset();
+      ctx.info("epoch {}/{}: D loss {:.3f}, G loss {:.3f}, D(real) {:.2f}, D(fake) {:.2f}", epoch + 1, epochs,
+               mean.discriminator, mean.generator, mean.real_score, mean.fake_score);
+      last = mean;
+    }
+    ctx.metric("final_discriminator_loss", last.discriminator);
+    ctx.metric("final_generator_loss", last.generator);
+    net->eval();
+    return gen::finish(gen::gan_artifact(net), data, params, ctx);
+  }
+};
+
+}  // namespace
+
+FACET_REGISTER_STEP(GanStep);

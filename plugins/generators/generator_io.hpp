@@ -1,0 +1,91 @@
+#pragma once
+
+// What every generator step shares (draw, gan, invert): the inputs, the
+// training data and its condition vectors, attribute requests, and the
+// outputs `model` and `samples`, so swapping generators is a one-line
+// `uses:` edit.
+
+#include <random>
+#include <string>
+#include <vector>
+
+#include <facet/artifact.hpp>
+#include <facet/context.hpp>
+#include <facet/params.hpp>
+#include <facet/step.hpp>
+
+namespace facet::generators {
+
+/// The `requests` parameter: attribute requests, one comma-separated string each.
+ParamSpec requests_spec();
+/// The `per_request` parameter: faces drawn for each request.
+ParamSpec per_request_spec();
+/// The outputs every generator declares.
+std::vector<PortSpec> output_ports();
+
+/// Attribute indices of each request; errors name the request.
+std::vector<std::vector<int>> parse_requests(const std::vector<std::string>& requests,
+                                             const std::vector<std::string>& attribute_names);
+
+/// The inputs every generator declares (each uses what it needs).
+std::vector<PortSpec> input_ports();
+
+/// Turns attribute requests into condition vectors. Built from the training
+/// data, saved into the model artifact and loaded back by the sampler.
+struct ConditionModel {
+  std::string mode = "none";  ///< features, attributes or none
+  std::vector<std::string> attribute_names;
+  torch::Tensor gaussian_mean, gaussian_std;  ///< features: [A, W] over positive training faces (normalised fc7)
+  torch::Tensor train_signs;                  ///< attributes: [N, A] int8 of the training faces
+
+  /// `count` condition vectors for a request (undefined when unconditioned).
+  /// attributes: requested ones +1, their exclusive-group siblings -1, the
+  /// rest as in random training faces; features: the mean of the requested
+  /// attributes' Gaussians.
+  torch::Tensor request(const std::vector<int>& attributes, std::int64_t count, std::mt19937_64& rng) const;
+  std::int64_t width() const;
+  void save(Artifact& model) const;
+  static ConditionModel load(const Artifact& model);
+};
+
+/// Faces (resized to the generator's size) and their condition vectors.
+class TrainingData {
+ public:
+  /// `mode`: features, attributes or none.
+  TrainingData(const Artifacts& inputs, const std::string& mode, std::int64_t size, Context& ctx);
+
+  std::int64_t condition_width() const { return condition_.defined() ? condition_.size(1) : 0; }
+  /// Images of `rows` as float [B, 3, size, size] in [0, 1].
+  torch::Tensor pixels(const torch::Tensor& rows) const;
+  /// Condition vectors of `rows` (undefined when unconditioned).
+  torch::Tensor condition(const torch::Tensor& rows) const;
+  torch::Tensor shuffled_train_rows(std::mt19937_64& rng) const;
+
+  std::vector<std::string> attribute_names;
+  torch::Tensor train_rows, test_rows;
+  ConditionModel conditions;
+
+ private:
+  torch::Tensor images_;     ///< uint8 [N, 3, size, size]
+  torch::Tensor condition_;  ///< [N, W] (normalised features, or signs)
+};
+
+/// The generator behind a model artifact (its `architecture` attribute):
+/// rebuilds it and draws `per_request` faces for each request,
+/// [R, K, 3, S, S] in [0, 1]. Every generator step samples through this, so
+/// `runner generate` and the `sample` step draw what the step would.
+torch::Tensor sample_faces(const Artifact& model, const std::vector<std::vector<int>>& requests, std::int64_t per_request,
+                           std::uint64_t seed);
+
+/// A grid of images [R, K, 3, H, W] in [0, 1] as PNG, each pixel `scale` x `scale`.
+std::string grid_png(const torch::Tensor& images, int scale);
+
+/// The `samples` artifact from faces [R, K, 3, S, S] in [0, 1]; also saves samples.png.
+Artifact samples_artifact(const std::vector<std::string>& attribute_names, const std::vector<std::vector<int>>& requests,
+                          const std::vector<std::string>& texts, const torch::Tensor& faces, Context& ctx);
+
+/// A generator step's outputs: its model (with `sampler: sample` and the
+/// condition model added) and the samples for the `requests` parameter.
+Artifacts finish(Artifact model, const TrainingData& data, const Params& params, Context& ctx);
+
+}  // namespace facet::generators

@@ -1,0 +1,61 @@
+// `runner generate`: faces from the generator of a finished run.
+#include <catch2/catch.hpp>
+
+#include "test_support.hpp"
+
+using namespace facet;
+namespace fs = std::filesystem;
+
+namespace {
+/// Width and height from a PNG's IHDR chunk.
+std::pair<int, int> png_size(const fs::path& file) {
+  const auto bytes = test::read_text(file);
+  REQUIRE(bytes.size() > 24);
+  REQUIRE(bytes.substr(1, 3) == "PNG");
+  auto be32 = [&](size_t at) {
+    int v = 0;
+    for (size_t i = 0; i < 4; ++i) v = (v << 8) | static_cast<unsigned char>(bytes[at + i]);
+    return v;
+  };
+  return {be32(16), be32(20)};
+}
+}  // namespace
+
+TEST_CASE("runner generate: faces for a request from a finished run's generator, and its errors", "[runner][generate]") {
+  const auto dir = test::temp_dir("e2e-generate");
+  const auto smoke = test::source_path("pipelines/smoke.yaml").string();
+  const auto run = test::run_runner(smoke + " --until generator", dir);
+  INFO(run.output);
+  REQUIRE(run.status == 0);
+  fs::path run_dir;
+  for (const auto& e : fs::directory_iterator(dir / "runs" / "smoke")) run_dir = e.path();
+  const std::string from = " --from '" + run_dir.string() + "'";
+
+  const auto ok = test::run_runner("generate" + from + " --attributes 'Smiling, Black Hair' --count 4 --out faces.png", dir);
+  INFO(ok.output);
+  REQUIRE(ok.status == 0);
+  CHECK_THAT(ok.output, Catch::Contains("4 faces for \"Smiling, Black Hair\" from step 'generator' (draw)"));
+  CHECK(png_size(dir / "faces.png") == std::make_pair(4 * 16 * 2, 16 * 2));  // smoke's DRAW draws 16x16, shown at 2x
+  CHECK_FALSE(fs::exists(dir / "faces.png.tmp"));
+  // Sampling trains nothing and caches nothing new.
+  CHECK_THAT(ok.output, !Catch::Contains("epoch"));
+
+  auto fails = [&](const std::string& args, const std::string& message) {
+    const auto r = test::run_runner("generate " + args, dir);
+    INFO(r.output);
+    CHECK(r.status == 2);
+    CHECK_THAT(r.output, Catch::Contains(message));
+  };
+  fails(from + " --attributes 'Smiling, Blnd Hair' --out x.png", "unknown attribute 'Blnd Hair'; did you mean 'Blond Hair'?");
+  fails(from + " --attributes 'Smiling, Blnd Hair' --out x.png", "valid: Male, Asian");
+  fails(from + " --attributes 'Black Hair, Blond Hair' --out x.png",
+        "'Black Hair' and 'Blond Hair' contradict each other");
+  fails(from + " --attributes Smiling", "generate needs --out");
+  fails(from + " --attributes Smiling --out x.jpg", "name a .png file");
+  fails(from + " --attributes Smiling --out nowhere/x.png", "folder nowhere does not exist");
+  fails(from + " --attributes Smiling --count 0 --out x.png", "ask for at least one face");
+  fails(" --from '" + dir.string() + "' --attributes Smiling --out x.png", "not a run folder (it has no metrics.json)");
+  fails(from + " --attributes Smiling --out x.png --step backbone", "--step backbone: not a completed generator step");
+  fails(from + " --attributes Smiling --out x.png --cache-dir elsewhere", "is not in the cache");
+  CHECK_FALSE(fs::exists(dir / "x.png"));
+}
