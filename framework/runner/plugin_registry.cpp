@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <set>
 
 #include <boost/dll/library_info.hpp>
 #include <boost/dll/runtime_symbol_info.hpp>
@@ -105,7 +106,14 @@ std::vector<fs::path> plugin_search_path(const std::vector<std::string>& cli_pat
   // build tree: <build>/bin/runner and <build>/lib/facet/plugins as well.
   const fs::path exe = dll::program_location().string();
   dirs.push_back(exe.parent_path().parent_path() / "lib" / "facet" / "plugins");
-  return dirs;
+  // One folder named twice (the default one on the command line, say) is searched once.
+  std::vector<fs::path> unique;
+  std::set<fs::path> seen;
+  for (const auto& dir : dirs) {
+    std::error_code ignored;
+    if (seen.insert(fs::weakly_canonical(dir, ignored)).second) unique.push_back(dir);
+  }
+  return unique;
 }
 
 }  // namespace facet

@@ -157,6 +157,11 @@ TEST_CASE("runner: plugins and describe", "[runner]") {
                                        ": built against facet SDK ABI 999, this runner has ABI " + std::to_string(FACET_SDK_ABI_VERSION) + "; rebuild the plugin"));
   CHECK_THAT(r.output, Catch::Contains("warning: " + (mixed / "libnot_a_plugin.so").string() + ": not a facet plugin"));
   CHECK_THAT(r.output, Catch::Contains("synthfaces"));
+
+  // The runner's own plugin folder named again (with a trailing slash) is searched once.
+  r = test::run_runner(std::string("plugins --plugin-path ") + FACET_PLUGIN_DIR + "/", dir);
+  CHECK(r.status == 0);
+  CHECK_THAT(r.output, !Catch::Contains("already provided"));
 }
 
 TEST_CASE("runner: a damaged cache entry is detected and recomputed", "[runner][cache]") {
