@@ -1,0 +1,76 @@
+// Training steps per second of DRAW and of the conditional GAN at the
+// baseline's settings, and peak RSS. bench/generators_vs_pytorch.sh runs it
+// beside the same models in PyTorch (bench/generators_reference.py).
+//   build/bin/bench_generators [--size 32] [--batch 64] [--threads 2] [--steps 10] [--glimpses 16] [--condition 512]
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <iostream>
+
+#include <fmt/format.h>
+#include <torch/torch.h>
+
+#include "draw_model.hpp"
+#include "gan_model.hpp"
+
+namespace {
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+template <typename F>
+double steps_per_second(std::int64_t steps, F&& step) {
+  std::vector<double> times;
+  for (std::int64_t s = 0; s < steps + 2; ++s) {
+    const auto t = std::chrono::steady_clock::now();
+    step();
+    if (s >= 2) times.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count());
+  }
+  return 1.0 / median(times);
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::int64_t size = 32, batch = 64, threads = 2, steps = 10, glimpses = 16, condition = 512;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string flag = argv[i];
+    const auto value = std::stoll(argv[i + 1]);
+    if (flag == "--size") size = value;
+    else if (flag == "--batch") batch = value;
+    else if (flag == "--threads") threads = value;
+    else if (flag == "--steps") steps = value;
+    else if (flag == "--glimpses") glimpses = value;
+    else if (flag == "--condition") condition = value;
+  }
+  torch::set_num_threads(static_cast<int>(threads));
+  torch::manual_seed(0);
+  const auto x = torch::rand({batch, 3, size, size});
+  const auto c = torch::randn({batch, condition});
+
+  // DRAW as the draw step trains it: negative ELBO, clipping at 10, Adam.
+  draw::Draw net(draw::DrawOptions().size(size).glimpses(glimpses).condition(condition));
+  torch::optim::Adam adam(net->parameters(), torch::optim::AdamOptions(1e-3));
+  const double draw_rate = steps_per_second(steps, [&] {
+    adam.zero_grad();
+    const auto out = net->forward(x, c);
+    auto loss = torch::binary_cross_entropy_with_logits(out.canvas, x, {}, {}, torch::Reduction::None).sum({1, 2, 3});
+    for (const auto& kl : out.kl) loss = loss + kl;
+    loss.mean().backward();
+    torch::nn::utils::clip_grad_norm_(net->parameters(), 10.0);
+    adam.step();
+  });
+
+  // The GAN as the gan step trains it (defaults: width 64, noise 64, spectral norm).
+  gan::Gan gan_net(gan::GanOptions().size(size).condition(condition));
+  gan::Trainer trainer(gan_net, gan::TrainingOptions());
+  gan_net->train();
+  const double gan_rate = steps_per_second(steps, [&] { trainer.step(x, c); });
+
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  std::cout << fmt::format("libtorch draw_steps_per_s {:.3f} gan_steps_per_s {:.3f} peak_rss_mib {:.0f}\n", draw_rate,
+                           gan_rate, static_cast<double>(usage.ru_maxrss) / 1024.0);
+  return 0;
+}
