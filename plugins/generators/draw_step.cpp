@@ -25,7 +25,7 @@ class DrawStep final : public facet::Step {
                                "features: the image's fc7 (training) / a target fc7 from per-attribute Gaussians "
                                "(generation); attributes: the +1/-1 attribute vector; none: unconditioned"),
              ParamSpec::integer("size", 32, "image width and height the model draws").range(8, 256),
-             ParamSpec::integer("glimpses", 16, "T: reads and writes per image").range(1, 256),
+             ParamSpec::integer("glimpses", 12, "T: reads and writes per image").range(1, 256),
              ParamSpec::flag("attention", true, "Gaussian read/write attention (false: whole image each glimpse)"),
              ParamSpec::integer("read_n", 6, "read grid N x N").range(2, 64),
              ParamSpec::integer("write_n", 8, "write grid N x N").range(2, 64),
