@@ -49,7 +49,7 @@ std::vector<PortSpec> input_ports() {
           {"attributes", "scores [N, A] with attribute_names (the dataset's attributes output)"},
           {"split", "train/val/test rows (generators train on train)", true},
           {"features", "features [N, D] of the same rows (from extract), for condition: features", true},
-          {"classifier", "the trained vggface model (invert optimises faces through it)", true}};
+          {"classifier", "the trained vggface model, for generators that optimise faces through it", true}};
 }
 
 torch::Tensor ConditionModel::request(const std::vector<int>& attributes, std::int64_t count, std::mt19937_64& rng) const {
