@@ -46,7 +46,7 @@ class DrawStep final : public facet::Step {
     const std::string mode = params.get_string("condition");
     const std::int64_t size = params.get_int("size");
     gen::TrainingData data(inputs, mode, size, ctx);
-    const auto requests = gen::parse_requests(params.get_string_list("requests"), data.attribute_names);  // before training
+    const auto requests = gen::parse_requests(params.get_string_list("requests"), data.conditions.attribute_names);  // before training
     const auto options = draw::DrawOptions()
                              .size(size)
                              .channels(3)

@@ -44,7 +44,7 @@ class GanStep final : public facet::Step {
       throw facet::Error(fmt::format("size {} is not a power of two: the GAN doubles 4x4 up to the image (try 16, 32, 64)", size));
     }
     gen::TrainingData data(inputs, params.get_string("condition"), size, ctx);
-    gen::parse_requests(params.get_string_list("requests"), data.attribute_names);  // fail before training
+    gen::parse_requests(params.get_string_list("requests"), data.conditions.attribute_names);  // fail before training
     torch::manual_seed(static_cast<std::uint64_t>(ctx.seed() & 0x7fffffffffffffffULL));
     gan::Gan net(gan::GanOptions()
                      .size(size)

@@ -110,7 +110,7 @@ ConditionModel ConditionModel::load(const Artifact& model) {
 TrainingData::TrainingData(const Artifacts& inputs, const std::string& mode, std::int64_t size, Context& ctx) {
   const Artifact& images = inputs.at("images");
   const Artifact& attributes = inputs.at("attributes");
-  attribute_names = attributes.attr_strings("attribute_names");
+  conditions.attribute_names = attributes.attr_strings("attribute_names");
   const auto n = images.num_rows("images");
   if (attributes.num_rows("scores") != n) {
     throw Error(fmt::format("images has {} rows but attributes has {}: connect outputs of one dataset step", n,
@@ -140,7 +140,6 @@ TrainingData::TrainingData(const Artifacts& inputs, const std::string& mode, std
   if (train_rows.numel() == 0) throw Error("the training split is empty");
 
   conditions.mode = mode;
-  conditions.attribute_names = attribute_names;
   if (mode == "attributes") {
     condition_ = signs;
     conditions.train_signs = signs.index_select(0, train_rows).to(torch::kInt8);
@@ -223,9 +222,9 @@ Artifacts finish(Artifact model, const TrainingData& data, const Params& params,
   data.conditions.save(model);
   model.set_attr("sampler", std::string("sample"));
   const auto texts = params.get_string_list("requests");
-  const auto requests = parse_requests(texts, data.attribute_names);
+  const auto requests = parse_requests(texts, data.conditions.attribute_names);
   const auto faces = sample_faces(model, requests, params.get_int("per_request"), ctx.seed());
-  return {{"model", model}, {"samples", samples_artifact(data.attribute_names, requests, texts, faces, ctx)}};
+  return {{"model", model}, {"samples", samples_artifact(data.conditions.attribute_names, requests, texts, faces, ctx)}};
 }
 
 }  // namespace facet::generators

@@ -61,9 +61,8 @@ class TrainingData {
   torch::Tensor condition(const torch::Tensor& rows) const;
   torch::Tensor shuffled_train_rows(std::mt19937_64& rng) const;
 
-  std::vector<std::string> attribute_names;
   torch::Tensor train_rows, test_rows;
-  ConditionModel conditions;
+  ConditionModel conditions;  ///< also holds the dataset's attribute names
 
  private:
   torch::Tensor images_;     ///< uint8 [N, 3, size, size]
