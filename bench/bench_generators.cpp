@@ -62,8 +62,8 @@ int main(int argc, char** argv) {
     adam.step();
   });
 
-  // The GAN as the gan step trains it (defaults: width 64, noise 64, spectral norm).
-  gan::Gan gan_net(gan::GanOptions().size(size).condition(condition));
+  // The GAN as the gan step trains it (its defaults: width 32, noise 64, spectral norm).
+  gan::Gan gan_net(gan::GanOptions().size(size).width(32).condition(condition));
   gan::Trainer trainer(gan_net, gan::TrainingOptions());
   gan_net->train();
   const double gan_rate = steps_per_second(steps, [&] { trainer.step(x, c); });

@@ -83,7 +83,7 @@ class SNConv(nn.Module):  # gan_model.cpp's SNConv2d: one power iteration per tr
         return F.conv2d(x, s.conv.weight / torch.dot(u, w @ v), s.conv.bias, s.conv.stride, s.conv.padding)
 
 
-levels = size.bit_length() - 3; width = 64; noise = 64; top = width << (levels - 1)
+levels = size.bit_length() - 3; width = 32; noise = 64; top = width << (levels - 1)
 class G(nn.Module):
     def __init__(s):
         super().__init__()

@@ -18,7 +18,7 @@ class DrawStep final : public facet::Step {
  public:
   facet::StepInfo info() const override {
     return {"draw",
-            "1.1",
+            "1.2",
             "DRAW recurrent VAE with Gaussian attention, its states initialised from fc7 features or attributes",
             "generator",
             {ParamSpec::choice("condition", "features", {"features", "attributes", "none"},
@@ -32,7 +32,7 @@ class DrawStep final : public facet::Step {
              ParamSpec::integer("encoder", 256, "encoder LSTM width").range(1, 8192),
              ParamSpec::integer("decoder", 256, "decoder LSTM width").range(1, 8192),
              ParamSpec::integer("latent", 32, "latent size per glimpse").range(1, 4096),
-             ParamSpec::integer("epochs", 10, "passes over the training images").range(1, 100000),
+             ParamSpec::integer("epochs", 4, "passes over the training images (about 100 s each at 32 px on 14K faces, 2 cores)").range(1, 100000),
              ParamSpec::integer("batch_size", 64, "images per step").range(1, 65536),
              ParamSpec::real("lr", 1e-3, "Adam learning rate").range(0.0, 1.0),
              ParamSpec::real("clip", 10.0, "gradient norm clipping").range(0.0, 1e6),
@@ -115,7 +115,7 @@ class DrawStep final : public facet::Step {
       strips.push_back(torch::stack(first));
     }
     ctx.save_file("glimpses.png", gen::grid_png(torch::stack(strips), 2));
-    return gen::finish(gen::draw_artifact(net), data, params, ctx);
+    return gen::finish(gen::draw_artifact(net), data.conditions, params, ctx);
   }
 };
 

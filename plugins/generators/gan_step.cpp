@@ -16,7 +16,7 @@ class GanStep final : public facet::Step {
  public:
   facet::StepInfo info() const override {
     return {"gan",
-            "1.0",
+            "1.1",
             "Conditional DCGAN: attributes (or fc7 features) join the generator's noise and the discriminator's first layer",
             "generator",
             {ParamSpec::choice("condition", "attributes", {"attributes", "features", "none"},
@@ -24,10 +24,10 @@ class GanStep final : public facet::Step {
                                "fc7 from per-attribute Gaussians (generation); none: unconditioned"),
              ParamSpec::integer("size", 32, "image width and height (a power of two)").range(16, 256),
              ParamSpec::integer("noise", 64, "z width").range(1, 4096),
-             ParamSpec::integer("width", 64, "channels at full scale, doubled at each halving (DCGAN: 64)").range(1, 1024),
+             ParamSpec::integer("width", 32, "channels at full scale, doubled at each halving (DCGAN: 64; 32 trains 2.5x faster here)").range(1, 1024),
              ParamSpec::integer("embedding", 32, "condition maps joined to the discriminator after its first layer").range(1, 1024),
              ParamSpec::flag("spectral_norm", true, "spectral normalisation of the discriminator (false: batch norm, as DCGAN)"),
-             ParamSpec::integer("epochs", 20, "passes over the training images").range(1, 100000),
+             ParamSpec::integer("epochs", 10, "passes over the training images (about 50 s each at 32 px on 14K faces, 2 cores)").range(1, 100000),
              ParamSpec::integer("batch_size", 64, "images per step").range(2, 65536),
              ParamSpec::real("lr", 2e-4, "Adam learning rate of both networks").range(0.0, 1.0),
              ParamSpec::real("beta1", 0.5, "Adam beta1 (DCGAN: 0.5)").range(0.0, 1.0),
@@ -89,7 +89,7 @@ class GanStep final : public facet::Step {
     ctx.metric("final_discriminator_loss", last.discriminator);
     ctx.metric("final_generator_loss", last.generator);
     net->eval();
-    return gen::finish(gen::gan_artifact(net), data, params, ctx);
+    return gen::finish(gen::gan_artifact(net), data.conditions, params, ctx);
   }
 };
 

@@ -107,6 +107,16 @@ ConditionModel ConditionModel::load(const Artifact& model) {
   return m;
 }
 
+torch::Tensor attribute_signs(const Artifact& attributes) {
+  const auto scores = attributes.get("scores").to(torch::kFloat32);
+  return torch::where(scores.isnan(), torch::zeros_like(scores), scores.sign());
+}
+
+torch::Tensor split_rows(const Artifacts& inputs, const std::string& subset, std::int64_t n) {
+  if (inputs.count("split") != 0) return inputs.at("split").get(subset).to(torch::kInt64).contiguous();
+  return subset == "train" ? torch::arange(n, torch::kInt64) : torch::empty({0}, torch::kInt64);
+}
+
 TrainingData::TrainingData(const Artifacts& inputs, const std::string& mode, std::int64_t size, Context& ctx) {
   const Artifact& images = inputs.at("images");
   const Artifact& attributes = inputs.at("attributes");
@@ -127,16 +137,9 @@ TrainingData::TrainingData(const Artifacts& inputs, const std::string& mode, std
     }
     images_.slice(0, begin, end).copy_(x.round().clamp(0, 255).to(torch::kUInt8));
   }
-  const auto scores = attributes.get("scores").to(torch::kFloat32);
-  const auto signs = torch::where(scores.isnan(), torch::zeros_like(scores), scores.sign());
-
-  if (inputs.count("split") != 0) {
-    train_rows = inputs.at("split").get("train").to(torch::kInt64).contiguous();
-    test_rows = inputs.at("split").get("test").to(torch::kInt64).contiguous();
-  } else {
-    train_rows = torch::arange(n, torch::kInt64);
-    test_rows = torch::empty({0}, torch::kInt64);
-  }
+  const auto signs = attribute_signs(attributes);
+  train_rows = split_rows(inputs, "train", n);
+  test_rows = split_rows(inputs, "test", n);
   if (train_rows.numel() == 0) throw Error("the training split is empty");
 
   conditions.mode = mode;
@@ -218,13 +221,13 @@ Artifact samples_artifact(const std::vector<std::string>& names, const std::vect
   return samples;
 }
 
-Artifacts finish(Artifact model, const TrainingData& data, const Params& params, Context& ctx) {
-  data.conditions.save(model);
+Artifacts finish(Artifact model, const ConditionModel& conditions, const Params& params, Context& ctx) {
+  conditions.save(model);
   model.set_attr("sampler", std::string("sample"));
   const auto texts = params.get_string_list("requests");
-  const auto requests = parse_requests(texts, data.conditions.attribute_names);
+  const auto requests = parse_requests(texts, conditions.attribute_names);
   const auto faces = sample_faces(model, requests, params.get_int("per_request"), ctx.seed());
-  return {{"model", model}, {"samples", samples_artifact(data.conditions.attribute_names, requests, texts, faces, ctx)}};
+  return {{"model", model}, {"samples", samples_artifact(conditions.attribute_names, requests, texts, faces, ctx)}};
 }
 
 }  // namespace facet::generators

@@ -48,6 +48,12 @@ struct ConditionModel {
   static ConditionModel load(const Artifact& model);
 };
 
+/// The attributes input's scores as signs [N, A]: +1, -1, 0 where unknown.
+torch::Tensor attribute_signs(const Artifact& attributes);
+/// Rows of `subset` (train or test) from the split input; without one, every
+/// row trains and none tests.
+torch::Tensor split_rows(const Artifacts& inputs, const std::string& subset, std::int64_t n);
+
 /// Faces (resized to the generator's size) and their condition vectors.
 class TrainingData {
  public:
@@ -85,6 +91,6 @@ Artifact samples_artifact(const std::vector<std::string>& attribute_names, const
 
 /// A generator step's outputs: its model (with `sampler: sample` and the
 /// condition model added) and the samples for the `requests` parameter.
-Artifacts finish(Artifact model, const TrainingData& data, const Params& params, Context& ctx);
+Artifacts finish(Artifact model, const ConditionModel& conditions, const Params& params, Context& ctx);
 
 }  // namespace facet::generators

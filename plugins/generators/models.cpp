@@ -65,27 +65,95 @@ gan::Gan load_gan(const Artifact& model) {
   return net;
 }
 
+namespace {
+const std::string kClassifier = "classifier.";  // where the inversion model keeps its classifier
+}  // namespace
+
+Artifact invert_artifact(const Artifact& classifier, const invert::InvertOptions& o, const invert::LayerGaussians& g) {
+  Artifact model;
+  for (const auto& name : classifier.tensor_names()) model.set(kClassifier + name, classifier.get(name));
+  for (const auto& [name, value] : classifier.attrs()) model.set_attr(kClassifier + name, value);
+  model.set("gaussians.mean", g.mean);
+  model.set("gaussians.std", g.std);
+  model.set("gaussians.count", g.count);
+  model.set("gaussians.spread", g.spread);
+  model.set("gaussians.mean_face", g.mean_face);
+  model.set("gaussians.faces", g.faces);
+  model.set_attr("architecture", std::string("invert"));
+  model.set_attr("layer", o.layer());
+  model.set_attr("start", o.start());
+  for (const auto& [name, value] : std::vector<std::pair<std::string, std::int64_t>>{
+           {"size", o.size()}, {"iterations", o.iterations()}, {"jitter", o.jitter()}, {"blur_every", o.blur_every()}}) {
+    model.set_attr(name, value);
+  }
+  for (const auto& [name, value] : std::vector<std::pair<std::string, double>>{
+           {"lr", o.lr()}, {"tv_weight", o.tv_weight()}, {"blur_sigma", o.blur_sigma()}, {"start_noise", o.start_noise()}}) {
+    model.set_attr(name, value);
+  }
+  return model;
+}
+
+Inversion load_invert(const Artifact& model) {
+  Artifact classifier;
+  for (const auto& name : model.tensor_names()) {
+    if (name.rfind(kClassifier, 0) == 0) classifier.set(name.substr(kClassifier.size()), model.get(name));
+  }
+  for (const auto& [name, value] : model.attrs()) {
+    if (name.rfind(kClassifier, 0) == 0) classifier.set_attr(name.substr(kClassifier.size()), value);
+  }
+  Inversion inversion{vggface::load_attribute_net(classifier, "the inversion model's classifier"),
+                      classifier.attr_string("preprocessing"),
+                      invert::InvertOptions()
+                          .layer(model.attr_string("layer"))
+                          .size(model.attr_int("size"))
+                          .iterations(model.attr_int("iterations"))
+                          .lr(model.attr_float("lr"))
+                          .tv_weight(model.attr_float("tv_weight"))
+                          .jitter(model.attr_int("jitter"))
+                          .blur_every(model.attr_int("blur_every"))
+                          .blur_sigma(model.attr_float("blur_sigma"))
+                          .start(model.attr_string("start"))
+                          .start_noise(model.attr_float("start_noise")),
+                      {}};
+  inversion.gaussians.mean = model.get("gaussians.mean").to(torch::kFloat32);
+  inversion.gaussians.std = model.get("gaussians.std").to(torch::kFloat32);
+  inversion.gaussians.count = model.get("gaussians.count").to(torch::kInt64);
+  inversion.gaussians.spread = model.get("gaussians.spread").to(torch::kFloat32);
+  inversion.gaussians.mean_face = model.get("gaussians.mean_face").to(torch::kFloat32);
+  inversion.gaussians.faces = model.get("gaussians.faces");
+  return inversion;
+}
+
 torch::Tensor sample_faces(const Artifact& model, const std::vector<std::vector<int>>& requests, std::int64_t per_request,
                            std::uint64_t seed) {
   const auto conditions = ConditionModel::load(model);
   const auto architecture = model.attr_string("architecture");
   std::mt19937_64 rng(seed);
   torch::manual_seed(seed & 0x7fffffffffffffffULL);
-  torch::NoGradGuard no_grad;
-  std::function<torch::Tensor(const torch::Tensor&, std::int64_t)> draw_faces;
+  std::function<torch::Tensor(const std::vector<int>&, std::int64_t)> draw_faces;
   if (architecture == "draw") {
     auto net = load_draw(model);
-    draw_faces = [net](const torch::Tensor& c, std::int64_t n) mutable { return net->sample(c, n).back(); };
+    draw_faces = [net, &conditions, &rng](const std::vector<int>& request, std::int64_t n) mutable {
+      torch::NoGradGuard no_grad;
+      return net->sample(conditions.request(request, n, rng), n).back();
+    };
   } else if (architecture == "gan") {
     auto net = load_gan(model);
-    draw_faces = [net](const torch::Tensor& c, std::int64_t n) mutable { return net->sample(c, n); };
+    draw_faces = [net, &conditions, &rng](const std::vector<int>& request, std::int64_t n) mutable {
+      torch::NoGradGuard no_grad;
+      return net->sample(conditions.request(request, n, rng), n);
+    };
+  } else if (architecture == "invert") {
+    auto inversion = load_invert(model);
+    draw_faces = [inversion, &conditions, &rng](const std::vector<int>& request, std::int64_t n) mutable {
+      return invert::invert_faces(inversion.net, inversion.preprocessing, inversion.options, inversion.gaussians, request,
+                                  conditions.attribute_names, n, rng);
+    };
   } else {
-    throw Error(fmt::format("the model's architecture '{}' is not one the 'sample' step knows (draw, gan)", architecture));
+    throw Error(fmt::format("the model's architecture '{}' is not one the 'sample' step knows (draw, gan, invert)", architecture));
   }
   std::vector<torch::Tensor> faces;
-  for (const auto& request : requests) {
-    faces.push_back(draw_faces(conditions.request(request, per_request, rng), per_request));
-  }
+  for (const auto& request : requests) faces.push_back(draw_faces(request, per_request));
   return torch::stack(faces);
 }
 

@@ -7,6 +7,7 @@
 
 #include "draw_model.hpp"
 #include "gan_model.hpp"
+#include "invert_model.hpp"
 
 namespace facet::generators {
 
@@ -15,5 +16,16 @@ draw::Draw load_draw(const Artifact& model);
 
 Artifact gan_artifact(gan::Gan& net);
 gan::Gan load_gan(const Artifact& model);
+
+/// An inversion model: the classifier it optimises through (kept inside the
+/// model, so sampling needs nothing else), the options and the Gaussians.
+struct Inversion {
+  vggface::AttributeNet net;
+  std::string preprocessing;
+  invert::InvertOptions options;
+  invert::LayerGaussians gaussians;
+};
+Artifact invert_artifact(const Artifact& classifier, const invert::InvertOptions& options, const invert::LayerGaussians& gaussians);
+Inversion load_invert(const Artifact& model);
 
 }  // namespace facet::generators

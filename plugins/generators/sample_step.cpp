@@ -1,5 +1,5 @@
 // sample: draws faces for attribute requests from a trained generator's
-// model (draw or gan), without training again. `runner generate` uses it.
+// model (draw, gan or invert), without training again. `runner generate` uses it.
 #include <facet/plugin.hpp>
 
 #include "generator_io.hpp"
@@ -14,7 +14,7 @@ class SampleStep final : public facet::Step {
   facet::StepInfo info() const override {
     return {"sample",
             "1.0",
-            "Faces for attribute requests from a trained generator's model (draw or gan)",
+            "Faces for attribute requests from a generator's model (draw, gan or invert)",
             "sampler",
             {gen::requests_spec(), gen::per_request_spec()},
             {{"model", "a generator's model output"}},
@@ -24,7 +24,7 @@ class SampleStep final : public facet::Step {
   Artifacts run(const Artifacts& inputs, const facet::Params& params, facet::Context& ctx) override {
     const auto& model = inputs.at("model");
     if (!model.has_attr("architecture") || !model.has_attr("condition")) {
-      throw facet::Error("the 'model' input is not a generator's model (connect the model output of draw or gan)");
+      throw facet::Error("the 'model' input is not a generator's model (connect the model output of draw, gan or invert)");
     }
     const auto names = model.attr_strings("attribute_names");
     const auto texts = params.get_string_list("requests");

@@ -60,21 +60,25 @@ TEST_CASE("runner generate: faces for a request from a finished run's generator,
   CHECK_FALSE(fs::exists(dir / "x.png"));
 }
 
-TEST_CASE("runner: uses: gan in place of uses: draw runs and evaluates with no other edit", "[runner][generate]") {
-  const auto dir = test::temp_dir("e2e-swap");
-  const auto smoke = test::source_path("pipelines/smoke.yaml").string();
-  const auto run = test::run_runner(smoke + " --set steps.generator.uses=gan", dir);
-  INFO(run.output);
-  REQUIRE(run.status == 0);
-  CHECK_THAT(run.output, Catch::Contains("[generator] running gan") && Catch::Contains("[generation] requested attributes found in"));
-  fs::path run_dir;
-  for (const auto& e : fs::directory_iterator(dir / "runs" / "smoke")) run_dir = e.path();
-  CHECK_THAT(test::read_text(run_dir / "metrics.json"),
-             Catch::Contains("\"uses\": \"gan\"") && Catch::Contains("\"frechet_noise\""));
-  CHECK(fs::exists(run_dir / "generator" / "samples.png"));
-  const auto faces = test::run_runner("generate --from '" + run_dir.string() + "' --attributes 'Gray Hair' --count 2 --out g.png", dir);
-  INFO(faces.output);
-  CHECK(faces.status == 0);
-  CHECK_THAT(faces.output, Catch::Contains("from step 'generator' (gan)"));
-  CHECK(png_size(dir / "g.png") == std::make_pair(2 * 16 * 2, 16 * 2));
+TEST_CASE("runner: uses: gan or invert in place of uses: draw runs and evaluates with no other edit", "[runner][generate]") {
+  for (const std::string generator : {"gan", "invert"}) {
+    const auto dir = test::temp_dir("e2e-swap-" + generator);
+    const auto smoke = test::source_path("pipelines/smoke.yaml").string();
+    const auto run = test::run_runner(smoke + " --set steps.generator.uses=" + generator, dir);
+    INFO(run.output);
+    REQUIRE(run.status == 0);
+    CHECK_THAT(run.output, Catch::Contains("[generator] running " + generator) &&
+                               Catch::Contains("[generation] requested attributes found in"));
+    fs::path run_dir;
+    for (const auto& e : fs::directory_iterator(dir / "runs" / "smoke")) run_dir = e.path();
+    CHECK_THAT(test::read_text(run_dir / "metrics.json"),
+               Catch::Contains("\"uses\": \"" + generator + "\"") && Catch::Contains("\"frechet_noise\""));
+    CHECK(fs::exists(run_dir / "generator" / "samples.png"));
+    const auto faces =
+        test::run_runner("generate --from '" + run_dir.string() + "' --attributes 'Eyeglasses' --count 2 --out g.png", dir);
+    INFO(faces.output);
+    CHECK(faces.status == 0);
+    CHECK_THAT(faces.output, Catch::Contains("from step 'generator' (" + generator + ")"));
+    CHECK(png_size(dir / "g.png") == std::make_pair(2 * 16 * 2, 16 * 2));
+  }
 }

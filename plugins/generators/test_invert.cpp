@@ -1,0 +1,105 @@
+#include <catch2/catch.hpp>
+#include <torch/torch.h>
+
+#include "attribute_net.hpp"
+#include "batches.hpp"
+#include "facet/pubfig.hpp"
+#include "invert_model.hpp"
+#include "test_support.hpp"
+
+using namespace facet;
+namespace invert = facet::generators::invert;
+
+TEST_CASE("invert: total variation and blur on hand-made images", "[invert]") {
+  // One vertical edge: every horizontal neighbour pair differs by 1, no vertical one.
+  const auto edge = torch::tensor({0.0f, 1.0f, 0.0f, 1.0f}).view({1, 1, 2, 2});
+  CHECK(invert::total_variation(edge).item<double>() == Approx(1.0));
+  CHECK(invert::total_variation(torch::full({2, 3, 5, 5}, 0.4f)).item<double>() == Approx(0.0));
+
+  CHECK(torch::allclose(invert::gaussian_blur(torch::full({1, 3, 6, 6}, 0.3f), 0.7), torch::full({1, 3, 6, 6}, 0.3f)));
+  // A point in the middle spreads as the outer product of the normalised 1-D kernel.
+  auto point = torch::zeros({1, 1, 9, 9});
+  point[0][0][4][4] = 1.0f;
+  const double sigma = 0.8;
+  double norm = 0;
+  for (int i = -3; i <= 3; ++i) norm += std::exp(-i * i / (2 * sigma * sigma));
+  const auto blurred = invert::gaussian_blur(point, sigma);
+  CHECK(blurred[0][0][4][4].item<double>() == Approx(1.0 / (norm * norm)).epsilon(1e-5));
+  CHECK(blurred[0][0][4][5].item<double>() == Approx(std::exp(-1 / (2 * sigma * sigma)) / (norm * norm)).epsilon(1e-5));
+  CHECK(blurred.sum().item<double>() == Approx(1.0).epsilon(1e-5));
+}
+
+TEST_CASE("invert: a request's target weights each attribute by the precision it adds", "[invert]") {
+  invert::LayerGaussians g;
+  g.mean = torch::tensor({0.0f, 10.0f, 4.0f, 2.0f, 7.0f, 7.0f}).view({3, 2});
+  g.std = torch::tensor({1.0f, 1.0f, 1.0f, 2.0f, 1.0f, 1.0f}).view({3, 2});
+  g.count = torch::tensor({5, 5, 1}, torch::kInt64);
+  g.spread = torch::tensor({2.0f, 2.0f});  // population precision 1/4
+  const std::vector<std::string> names = {"A", "B", "C"};
+  // Gains: A (3/4, 3/4); B (3/4, 0), its second unit no tighter than everyone's.
+  const auto [mean, weight] = g.target({0, 1}, names);
+  CHECK(torch::allclose(mean, torch::tensor({2.0f, 10.0f})));
+  CHECK(torch::allclose(weight, torch::tensor({1.5f, 0.75f})));
+  const auto [alone, alone_weight] = g.target({1}, names);
+  CHECK(torch::allclose(alone_weight, torch::tensor({0.75f, 0.0f})));
+  CHECK(alone[0].item<float>() == Approx(4.0f));
+  CHECK_THROWS_WITH(g.target({0, 2}, names), Catch::Contains("no two training faces have 'C'"));
+}
+
+TEST_CASE("invert step: Gaussians over the classifier layer, faces pulled towards a request's target", "[invert]") {
+  const auto faces = test::run_step("synthfaces", {}, "{count: 96, size: 32, persons: 8}");
+  const auto labels = test::run_step("binarize", {{"attributes", faces.at("attributes")}}, "{mode: grouped}").at("labels");
+  const auto split = test::run_step("split", {{"people", faces.at("attributes")}}).at("split");
+  const auto classifier =
+      test::run_step("vggface", {{"images", faces.at("images")}, {"labels", labels}, {"split", split}},
+                     "{input_size: 32, width: 0.0625, batch_norm: true, epochs: 1, batch_size: 16}")
+          .at("model");
+  const Artifacts inputs = {{"images", faces.at("images")}, {"attributes", faces.at("attributes")}, {"split", split},
+                            {"classifier", classifier}};
+  const std::string small = "size: 16, iterations: 30, layer: conv2_1, per_request: 3, requests: ['Black Hair, Eyeglasses', 'Smiling']";
+  const auto out = test::run_step("invert", inputs, "{" + small + "}");
+  const auto& model = out.at("model");
+  const auto& samples = out.at("samples");
+  CHECK(samples.shape("images") == std::vector<std::int64_t>{6, 3, 16, 16});
+  CHECK(model.attr_string("architecture") == "invert");
+  CHECK(model.attr_string("sampler") == "sample");
+
+  // The Black Hair Gaussian is the mean and spread of conv2_1 over the
+  // training faces with black hair, computed here directly.
+  auto net = vggface::load_attribute_net(classifier, "the classifier");
+  const auto train = split.get("train");
+  const auto black = pubfig::index_of("Black Hair");
+  const auto scores = faces.at("attributes").get("scores").index_select(0, train);
+  const auto rows = train.index({scores.select(1, black) > 0});
+  REQUIRE(rows.numel() >= 2);
+  std::mt19937_64 rng(1);
+  torch::NoGradGuard no_grad;
+  const auto x = vggface::preprocess(faces.at("images").get("images").index_select(0, rows), {"unit", 32, false}, rng);
+  const auto activations = net->backbone->forward(x, "conv2_1").flatten(1);
+  CHECK(torch::allclose(model.get("gaussians.mean")[black], activations.mean(0), 1e-4, 1e-5));
+  CHECK(torch::allclose(model.get("gaussians.std")[black], activations.std(0, /*unbiased=*/false), 1e-3, 1e-4));
+  CHECK(model.get("gaussians.count")[black].item<std::int64_t>() == rows.numel());
+  const auto everyone = net->backbone->forward(
+      vggface::preprocess(faces.at("images").get("images").index_select(0, train), {"unit", 32, false}, rng), "conv2_1");
+  CHECK(torch::allclose(model.get("gaussians.spread"), everyone.flatten(1).std(0, false), 1e-3, 1e-4));
+
+  // The optimised faces sit closer to their target than the start does.
+  invert::LayerGaussians g{model.get("gaussians.mean"), model.get("gaussians.std"), model.get("gaussians.count"),
+                           model.get("gaussians.spread"), model.get("gaussians.mean_face"), model.get("gaussians.faces")};
+  const auto [target, precision] = g.target({black, pubfig::index_of("Eyeglasses")}, model.attr_strings("attribute_names"));
+  auto distance = [&](const torch::Tensor& images) {  // images [B, 3, 16, 16] in [0, 1]
+    const auto a = net->backbone->forward(vggface::preprocess(images * 255.0f, {"unit", 32, false}, rng), "conv2_1").flatten(1);
+    return (a - target).square().mul(precision).mean().item<double>();
+  };
+  const auto made = samples.get("images").slice(0, 0, 3).to(torch::kFloat32) / 255.0f;
+  CHECK(distance(made) < 0.5 * distance(g.faces.to(torch::kFloat32) / 255.0f));
+
+  const auto again = test::run_step("sample", {{"model", model}}, "{per_request: 2, requests: ['Smiling, Eyeglasses']}");
+  CHECK(again.at("samples").shape("images") == std::vector<std::int64_t>{2, 3, 16, 16});
+
+  Artifacts no_classifier = inputs;
+  no_classifier.erase("classifier");
+  CHECK_THROWS_WITH(test::run_step("invert", no_classifier, "{" + small + "}"),
+                    Catch::Contains("connect its 'classifier' input to a vggface model"));
+  CHECK_THROWS_WITH(test::run_step("invert", inputs, "{" + small + ", layer: conv9_1}"), Catch::Contains("conv3_1"));
+}
