@@ -82,7 +82,7 @@ LayerGaussians fit(vggface::AttributeNet& net, const std::string& preprocessing,
     face_sum += small.sum(0).to(torch::kFloat64);
     const auto* r = batch_rows.data_ptr<std::int64_t>();
     for (std::int64_t i = 0; i < batch_rows.numel(); ++i) {
-      if (std::binary_search(kept_rows.begin(), kept_rows.end(), r[i])) kept.push_back(small[i]);
+      if (std::binary_search(kept_rows.begin(), kept_rows.end(), r[i])) kept.push_back(small[i].clone());  // not a view of the batch
     }
     progress->advance(pixels.size(0));
   });
@@ -94,7 +94,7 @@ LayerGaussians fit(vggface::AttributeNet& net, const std::string& preprocessing,
   g.count = count.to(torch::kInt64);
   const double total = static_cast<double>(batches.size());
   g.spread = (all_sum_sq / total - (all_sum / total).square()).clamp_min(0).sqrt().to(torch::kFloat32);
-  g.mean_face = (face_sum / static_cast<double>(std::max<std::int64_t>(1, batches.size()))).to(torch::kFloat32);
+  g.mean_face = (face_sum / total).to(torch::kFloat32);
   g.faces = torch::stack(kept).mul(255).round().clamp(0, 255).to(torch::kUInt8);
   return g;
 }
@@ -119,7 +119,7 @@ torch::Tensor gaussian_blur(const torch::Tensor& x, double sigma) {
 torch::Tensor invert_faces(vggface::AttributeNet& net, const std::string& preprocessing, const InvertOptions& options,
                            const LayerGaussians& gaussians, const std::vector<int>& attributes,
                            const std::vector<std::string>& attribute_names, std::int64_t count, std::mt19937_64& rng) {
-  const auto [target, precision] = gaussians.target(attributes, attribute_names);
+  const auto [target, weight] = gaussians.target(attributes, attribute_names);
   const auto prep = preprocessing_of(net, preprocessing);
   torch::AutoGradMode grad(true);
   for (auto& p : net->parameters()) p.set_requires_grad(false);
@@ -140,7 +140,7 @@ torch::Tensor invert_faces(vggface::AttributeNet& net, const std::string& prepro
     adam.zero_grad();
     const auto shifted = faces.roll({shift(rng), shift(rng)}, {2, 3});
     const auto activations = net->backbone->forward(vggface::preprocess(shifted * 255.0f, prep, unused), options.layer()).flatten(1);
-    const auto loss = (activations - target).square().mul(precision).mean() + options.tv_weight() * total_variation(faces);
+    const auto loss = (activations - target).square().mul(weight).mean() + options.tv_weight() * total_variation(faces);
     loss.backward();
     adam.step();
     torch::NoGradGuard no_grad;

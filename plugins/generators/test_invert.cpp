@@ -86,10 +86,10 @@ TEST_CASE("invert step: Gaussians over the classifier layer, faces pulled toward
   // The optimised faces sit closer to their target than the start does.
   invert::LayerGaussians g{model.get("gaussians.mean"), model.get("gaussians.std"), model.get("gaussians.count"),
                            model.get("gaussians.spread"), model.get("gaussians.mean_face"), model.get("gaussians.faces")};
-  const auto [target, precision] = g.target({black, pubfig::index_of("Eyeglasses")}, model.attr_strings("attribute_names"));
+  const auto [target, weight] = g.target({black, pubfig::index_of("Eyeglasses")}, model.attr_strings("attribute_names"));
   auto distance = [&](const torch::Tensor& images) {  // images [B, 3, 16, 16] in [0, 1]
     const auto a = net->backbone->forward(vggface::preprocess(images * 255.0f, {"unit", 32, false}, rng), "conv2_1").flatten(1);
-    return (a - target).square().mul(precision).mean().item<double>();
+    return (a - target).square().mul(weight).mean().item<double>();
   };
   const auto made = samples.get("images").slice(0, 0, 3).to(torch::kFloat32) / 255.0f;
   CHECK(distance(made) < 0.5 * distance(g.faces.to(torch::kFloat32) / 255.0f));
