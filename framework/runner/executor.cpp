@@ -17,6 +17,14 @@
 namespace facet {
 namespace fs = std::filesystem;
 
+int intra_op_threads(int requested) {
+  return requested > 0 ? requested : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+}
+
+void write_bytes(const torch::Tensor& bytes, const fs::path& path) {
+  std::ofstream(path, std::ios::binary).write(static_cast<const char*>(bytes.data_ptr()), static_cast<std::streamsize>(bytes.numel()));
+}
+
 std::uint64_t derive_seed(std::uint64_t pipeline_seed, const std::string& step_id) {
   // FNV-1a over the step id, mixed with the pipeline seed by splitmix64.
   std::uint64_t h = 1469598103934665603ULL;
@@ -146,11 +154,7 @@ void export_files(const Artifacts& outputs, const fs::path& dir) {
   auto it = outputs.find(kFilesGroup);
   if (it == outputs.end()) return;
   fs::create_directories(dir);
-  for (const auto& name : it->second.tensor_names()) {
-    const auto bytes = it->second.get(name);
-    std::ofstream(dir / name, std::ios::binary)
-        .write(static_cast<const char*>(bytes.data_ptr()), static_cast<std::streamsize>(bytes.numel()));
-  }
+  for (const auto& name : it->second.tensor_names()) write_bytes(it->second.get(name), dir / name);
 }
 
 /// Checks a step kept its output contract (a plugin bug otherwise).
@@ -235,7 +239,7 @@ int execute(const Pipeline& p, const RunOptions& options, RunLog& log, RunSummar
     return kExitOk;
   }
 
-  const int threads = p.threads > 0 ? p.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const int threads = intra_op_threads(p.threads);
   torch::set_num_threads(threads);
   const torch::Device device(p.device);
 

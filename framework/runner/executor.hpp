@@ -55,6 +55,12 @@ Artifacts run_step(const StepRun& run, const Artifacts& inputs, const std::files
 /// Runs (or with dry_run, plans) a validated pipeline. Returns an exit code.
 int execute(const Pipeline& pipeline, const RunOptions& options, RunLog& log, RunSummary* summary = nullptr);
 
+/// Intra-op threads for a requested count: 0 means one per core.
+int intra_op_threads(int requested);
+
+/// Writes a step's saved file (bytes as a uint8 tensor) to `path`.
+void write_bytes(const torch::Tensor& bytes, const std::filesystem::path& path);
+
 /// Seed of one step: derived from the pipeline seed and the step id.
 std::uint64_t derive_seed(std::uint64_t pipeline_seed, const std::string& step_id);
 

@@ -1,7 +1,5 @@
 #include "generate.hpp"
 
-#include <fstream>
-#include <thread>
 #include <unistd.h>
 
 #include <fmt/format.h>
@@ -103,7 +101,7 @@ void generate(const GenerateOptions& o, const PluginRegistry& registry, RunLog& 
   config.step = sampler;
   config.params = parse_step_params(*sampler, YAML::Dump(with));
 
-  const int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const int threads = intra_op_threads(0);
   torch::set_num_threads(threads);
   log.write(LogLevel::Info, "generate", fmt::format("{} faces for \"{}\" from step '{}' ({}) of {}", o.count, o.attributes,
                                                     generator.id, generator.uses, o.from.string()));
@@ -120,9 +118,8 @@ void generate(const GenerateOptions& o, const PluginRegistry& registry, RunLog& 
     throw Error(torch_error != nullptr ? torch_error->what_without_backtrace() : e.what());
   }
   fs::remove(scratch);
-  const auto png = samples.at(kFilesGroup).get("samples.png");
   const fs::path partial = o.out.string() + ".tmp";
-  std::ofstream(partial, std::ios::binary).write(static_cast<const char*>(png.data_ptr()), static_cast<std::streamsize>(png.numel()));
+  write_bytes(samples.at(kFilesGroup).get("samples.png"), partial);
   fs::rename(partial, o.out);
   log.write(LogLevel::Info, "generate", fmt::format("wrote {}", o.out.string()));
 }

@@ -112,20 +112,31 @@ torch::Tensor attribute_signs(const Artifact& attributes) {
   return torch::where(scores.isnan(), torch::zeros_like(scores), scores.sign());
 }
 
+std::int64_t dataset_rows(const Artifacts& inputs) {
+  const auto n = inputs.at("images").num_rows("images");
+  const auto scored = inputs.at("attributes").num_rows("scores");
+  if (scored != n) {
+    throw Error(fmt::format("images has {} rows but attributes has {}: connect outputs of one dataset step", n, scored));
+  }
+  return n;
+}
+
 torch::Tensor split_rows(const Artifacts& inputs, const std::string& subset, std::int64_t n) {
-  if (inputs.count("split") != 0) return inputs.at("split").get(subset).to(torch::kInt64).contiguous();
-  return subset == "train" ? torch::arange(n, torch::kInt64) : torch::empty({0}, torch::kInt64);
+  torch::Tensor rows;
+  if (inputs.count("split") != 0) {
+    rows = inputs.at("split").get(subset).to(torch::kInt64).contiguous();
+  } else {
+    rows = subset == "train" ? torch::arange(n, torch::kInt64) : torch::empty({0}, torch::kInt64);
+  }
+  if (subset == "train" && rows.numel() == 0) throw Error("the training split is empty");
+  return rows;
 }
 
 TrainingData::TrainingData(const Artifacts& inputs, const std::string& mode, std::int64_t size, Context& ctx) {
   const Artifact& images = inputs.at("images");
   const Artifact& attributes = inputs.at("attributes");
   conditions.attribute_names = attributes.attr_strings("attribute_names");
-  const auto n = images.num_rows("images");
-  if (attributes.num_rows("scores") != n) {
-    throw Error(fmt::format("images has {} rows but attributes has {}: connect outputs of one dataset step", n,
-                            attributes.num_rows("scores")));
-  }
+  const auto n = dataset_rows(inputs);
   // Faces at the generator's size, kept in memory as uint8.
   images_ = torch::empty({n, 3, size, size}, torch::kUInt8);
   for (std::int64_t begin = 0; begin < n; begin += kSlice) {
@@ -140,7 +151,6 @@ TrainingData::TrainingData(const Artifacts& inputs, const std::string& mode, std
   const auto signs = attribute_signs(attributes);
   train_rows = split_rows(inputs, "train", n);
   test_rows = split_rows(inputs, "test", n);
-  if (train_rows.numel() == 0) throw Error("the training split is empty");
 
   conditions.mode = mode;
   if (mode == "attributes") {

@@ -50,8 +50,10 @@ struct ConditionModel {
 
 /// The attributes input's scores as signs [N, A]: +1, -1, 0 where unknown.
 torch::Tensor attribute_signs(const Artifact& attributes);
+/// Rows of the images and attributes inputs; an error when they differ.
+std::int64_t dataset_rows(const Artifacts& inputs);
 /// Rows of `subset` (train or test) from the split input; without one, every
-/// row trains and none tests.
+/// row trains and none tests. An empty training split is an error.
 torch::Tensor split_rows(const Artifacts& inputs, const std::string& subset, std::int64_t n);
 
 /// Faces (resized to the generator's size) and their condition vectors.

@@ -54,11 +54,7 @@ class InvertStep final : public facet::Step {
     gen::ConditionModel conditions;  // inversion needs no condition vector, only the names
     conditions.attribute_names = attributes.attr_strings("attribute_names");
     gen::parse_requests(params.get_string_list("requests"), conditions.attribute_names);  // fail before fitting
-    const auto n = images.num_rows("images");
-    if (attributes.num_rows("scores") != n) {
-      throw facet::Error(fmt::format("images has {} rows but attributes has {}: connect outputs of one dataset step", n,
-                                     attributes.num_rows("scores")));
-    }
+    const auto n = gen::dataset_rows(inputs);
     const auto options = invert::InvertOptions()
                              .layer(params.get_string("layer"))
                              .size(params.get_int("size"))
@@ -72,7 +68,6 @@ class InvertStep final : public facet::Step {
                              .start_noise(params.get_float("start_noise"));
     auto net = vggface::load_attribute_net(classifier, "the 'classifier' input");
     const auto rows = gen::split_rows(inputs, "train", n);
-    if (rows.numel() == 0) throw facet::Error("the training split is empty");
     const auto gaussians =
         invert::fit(net, classifier.attr_string("preprocessing"), options, images, gen::attribute_signs(attributes), rows,
                     kStartFaces, ctx.seed(), ctx);
