@@ -108,7 +108,7 @@ torch::Tensor VggFaceImpl::forward(torch::Tensor x, const std::string& layer) {
     if (l.conv) {
       x = l.conv->forward(x);
       if (l.bn) x = l.bn->forward(x);
-      x = torch::relu(x);
+      x = torch::relu_(x);  // in place: neither convolution nor batch norm needs its output for backward
       if (l.name == layer) return x;
       if (l.pool_after) x = torch::max_pool2d(x, 2);
       continue;
@@ -116,7 +116,7 @@ torch::Tensor VggFaceImpl::forward(torch::Tensor x, const std::string& layer) {
     if (x.dim() > 2) x = x.flatten(1);
     x = l.fc->forward(x);
     if (l.name == "fc8") return x;  // identity logits: no ReLU
-    x = torch::relu(x);
+    x = torch::relu_(x);
     if (l.name == layer) return dropout_->forward(x);
     x = dropout_->forward(x);
   }
