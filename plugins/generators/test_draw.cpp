@@ -142,6 +142,18 @@ TEST_CASE("draw step: trains, reports the test -ELBO and draws faces for each re
                     Catch::Contains("needs the 'features' input"));
   CHECK_THROWS_WITH(test::run_step("draw", inputs, "{condition: attributes, " + small + ", requests: ['Blnd Hair']}"),
                     Catch::Contains("request \"Blnd Hair\": unknown attribute 'Blnd Hair'; did you mean 'Blond Hair'?"));
+  // Inputs every generator checks the same way (generator_io).
+  const auto other = test::run_step("synthfaces", {}, "{count: 40, size: 32, persons: 8}");
+  CHECK_THROWS_WITH(test::run_step("draw", {{"images", faces.at("images")}, {"attributes", other.at("attributes")}},
+                                   "{condition: attributes, " + small + "}"),
+                    Catch::Contains("images has 96 rows but attributes has 40"));
+  Artifact no_training;
+  no_training.set("train", torch::empty({0}, torch::kInt64));
+  no_training.set("test", torch::arange(96, torch::kInt64));
+  CHECK_THROWS_WITH(test::run_step("draw", {{"images", faces.at("images")}, {"attributes", faces.at("attributes")},
+                                            {"split", no_training}},
+                                   "{condition: attributes, " + small + "}"),
+                    Catch::Contains("the training split is empty"));
   // Conditioned on features: one Gaussian per attribute over them.
   Artifact features;
   features.set("features", torch::randn({96, 6}));
