@@ -1,5 +1,7 @@
 #include "draw_model.hpp"
 
+#include <cmath>
+
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
@@ -42,6 +44,12 @@ torch::Tensor write_patch(const torch::Tensor& patches, const Attention& a, std:
 
 torch::Tensor gaussian_kl(const torch::Tensor& mu, const torch::Tensor& log_sigma) {
   return 0.5 * (mu.pow(2) + (2.0 * log_sigma).exp() - 2.0 * log_sigma - 1.0).sum(1);
+}
+
+torch::Tensor fitted_gaussian_nll(const torch::Tensor& squared_error_sum, double count) {
+  constexpr double kMinVariance = 1e-6;  // sigma = 0.001
+  const auto variance = (squared_error_sum.detach() / count).clamp_min(kMinVariance);
+  return 0.5 * squared_error_sum / variance + 0.5 * count * (variance.log() + std::log(2.0 * M_PI));
 }
 
 DrawImpl::DrawImpl(const DrawOptions& o) : options_(o) {
@@ -121,7 +129,7 @@ std::vector<torch::Tensor> DrawImpl::sample(const torch::Tensor& condition, std:
   auto canvas = torch::zeros({count, o.channels(), o.size(), o.size()}, write_->weight.options());
   std::vector<torch::Tensor> steps;
   for (std::int64_t t = 0; t < o.glimpses(); ++t) {
-    const auto z = torch::randn({count, o.latent()}, canvas.options());
+    const auto z = o.temperature() * torch::randn({count, o.latent()}, canvas.options());
     const auto input = condition.defined() && o.condition() > 0 ? torch::cat({z, condition}, 1) : z;
     std::tie(s.h_dec, s.c_dec) = decoder_->forward(input, std::make_tuple(s.h_dec, s.c_dec));
     canvas = canvas + write(s.h_dec);

@@ -35,6 +35,13 @@ torch::Tensor write_patch(const torch::Tensor& patches, const Attention& a, std:
 /// KL(N(mu, sigma^2) || N(0, 1)) summed over latent dimensions: [B].
 torch::Tensor gaussian_kl(const torch::Tensor& mu, const torch::Tensor& log_sigma);
 
+/// Negative log-likelihood in nats of `count` pixel values under Gaussians
+/// around their reconstructions, with the one standard deviation that fits
+/// the errors best (sigma^2 = squared_error_sum / count, Rybkin et al. 2021,
+/// "calibrated decoders"), held constant for the gradient. A fixed sigma
+/// would weigh reconstruction against the KL terms arbitrarily.
+torch::Tensor fitted_gaussian_nll(const torch::Tensor& squared_error_sum, double count);
+
 struct DrawOptions {
   TORCH_ARG(std::int64_t, size) = 32;       ///< image width and height
   TORCH_ARG(std::int64_t, channels) = 3;
@@ -46,6 +53,7 @@ struct DrawOptions {
   TORCH_ARG(std::int64_t, decoder) = 256;   ///< decoder LSTM width
   TORCH_ARG(std::int64_t, latent) = 32;     ///< z per glimpse
   TORCH_ARG(std::int64_t, condition) = 0;   ///< width of the conditioning vector (0: unconditioned)
+  TORCH_ARG(double, temperature) = 1.0;     ///< scale of the latent noise when sampling (1: the prior)
 };
 
 /// One pass over a batch: the final canvas (logits) and the KL term of each glimpse.

@@ -12,6 +12,7 @@ namespace facet::generators {
 
 namespace {
 constexpr std::int64_t kSlice = 2048;  // rows read at a time
+constexpr std::int64_t kBaseFaces = 512;  // training faces kept in the model, where requests start
 }  // namespace
 
 ParamSpec requests_spec() {
@@ -52,31 +53,55 @@ std::vector<PortSpec> input_ports() {
           {"classifier", "the trained vggface model, for generators that optimise faces through it", true}};
 }
 
+namespace {
+
+/// Indices (in `names`) of the attributes that exclude `a`: the others of its PubFig group.
+std::vector<std::int64_t> exclusive_siblings(int a, const std::vector<std::string>& names) {
+  std::vector<std::int64_t> out;
+  const int p = pubfig::index_of(names[static_cast<size_t>(a)]);
+  if (p < 0) return out;
+  for (int sibling : pubfig::groups()[static_cast<size_t>(pubfig::group_position(p).group)]) {
+    const auto it = std::find(names.begin(), names.end(), pubfig::kAttributeNames[static_cast<size_t>(sibling)]);
+    if (it != names.end() && it - names.begin() != a) out.push_back(it - names.begin());
+  }
+  return out;
+}
+
+}  // namespace
+
 torch::Tensor ConditionModel::request(const std::vector<int>& attributes, std::int64_t count, std::mt19937_64& rng) const {
   if (mode == "none") return {};
-  if (mode == "features") {
-    auto target = torch::zeros({gaussian_mean.size(1)});
-    for (int a : attributes) target += gaussian_mean[a];
-    return (target / static_cast<double>(attributes.size())).unsqueeze(0).repeat({count, 1});
-  }
-  std::uniform_int_distribution<std::int64_t> pick(0, train_signs.size(0) - 1);
-  std::vector<std::int64_t> rows;
-  for (std::int64_t i = 0; i < count; ++i) rows.push_back(pick(rng));
-  auto c = train_signs.index_select(0, torch::tensor(rows, torch::kInt64)).to(torch::kFloat32);
-  for (int a : attributes) {
-    const int p = pubfig::index_of(attribute_names[static_cast<size_t>(a)]);
-    if (p < 0) continue;
-    for (int sibling : pubfig::groups()[static_cast<size_t>(pubfig::group_position(p).group)]) {
-      const auto it = std::find(attribute_names.begin(), attribute_names.end(), pubfig::kAttributeNames[static_cast<size_t>(sibling)]);
-      if (it != attribute_names.end()) c.select(1, it - attribute_names.begin()).fill_(-1.0f);
+  // Every request starts from random training faces and changes only what it asks for.
+  std::uniform_int_distribution<std::int64_t> pick(0, base_signs.size(0) - 1);
+  std::vector<std::int64_t> picked;
+  for (std::int64_t i = 0; i < count; ++i) picked.push_back(pick(rng));
+  const auto rows = torch::tensor(picked, torch::kInt64);
+  const auto signs = base_signs.index_select(0, rows).to(torch::kFloat32);
+  if (mode == "attributes") {
+    auto c = signs.clone();
+    for (int a : attributes) {
+      for (auto sibling : exclusive_siblings(a, attribute_names)) c.select(1, sibling).fill_(-1.0f);
     }
+    for (int a : attributes) c.select(1, a).fill_(1.0f);
+    return c;
   }
-  for (int a : attributes) c.select(1, a).fill_(1.0f);
+  // features: a face without a requested attribute moves by the difference
+  // between the means of the faces with and without it; one with an
+  // excluded sibling (Blond Hair, when Black Hair is asked for) moves back
+  // by that sibling's difference.
+  auto c = base_features.index_select(0, rows).clone();
+  auto shift = [&](std::int64_t a, const torch::Tensor& faces, double direction) {
+    c += direction * faces.to(torch::kFloat32).unsqueeze(1) * (positive_mean[a] - negative_mean[a]).unsqueeze(0);
+  };
+  for (int a : attributes) {
+    shift(a, signs.select(1, a) <= 0, 1.0);
+    for (auto sibling : exclusive_siblings(a, attribute_names)) shift(sibling, signs.select(1, sibling) > 0, -1.0);
+  }
   return c;
 }
 
 std::int64_t ConditionModel::width() const {
-  if (mode == "features") return gaussian_mean.size(1);
+  if (mode == "features") return positive_mean.size(1);
   if (mode == "attributes") return static_cast<std::int64_t>(attribute_names.size());
   return 0;
 }
@@ -85,11 +110,11 @@ void ConditionModel::save(Artifact& model) const {
   model.set_attr("condition", mode);
   model.set_attr("attribute_names", attribute_names);
   if (mode == "features") {
-    model.set("condition.gaussian_mean", gaussian_mean);
-    model.set("condition.gaussian_std", gaussian_std);
-  } else if (mode == "attributes") {
-    model.set("condition.train_signs", train_signs);
+    model.set("condition.positive_mean", positive_mean);
+    model.set("condition.negative_mean", negative_mean);
+    model.set("condition.base_features", base_features);
   }
+  if (mode != "none") model.set("condition.base_signs", base_signs);
 }
 
 ConditionModel ConditionModel::load(const Artifact& model) {
@@ -97,10 +122,12 @@ ConditionModel ConditionModel::load(const Artifact& model) {
   m.mode = model.attr_string("condition");
   m.attribute_names = model.attr_strings("attribute_names");
   if (m.mode == "features") {
-    m.gaussian_mean = model.get("condition.gaussian_mean").to(torch::kFloat32);
-    m.gaussian_std = model.get("condition.gaussian_std").to(torch::kFloat32);
-  } else if (m.mode == "attributes") {
-    m.train_signs = model.get("condition.train_signs");
+    m.positive_mean = model.get("condition.positive_mean").to(torch::kFloat32);
+    m.negative_mean = model.get("condition.negative_mean").to(torch::kFloat32);
+    m.base_features = model.get("condition.base_features").to(torch::kFloat32);
+  }
+  if (m.mode == "features" || m.mode == "attributes") {
+    m.base_signs = model.get("condition.base_signs");
   } else if (m.mode != "none") {
     throw Error(fmt::format("the model's condition '{}' is none of features, attributes, none", m.mode));
   }
@@ -153,9 +180,14 @@ TrainingData::TrainingData(const Artifacts& inputs, const std::string& mode, std
   test_rows = split_rows(inputs, "test", n);
 
   conditions.mode = mode;
+  // The faces requests start from: training faces evenly spaced.
+  const auto base_rows = train_rows.index_select(
+      0, torch::linspace(0, static_cast<double>(train_rows.numel() - 1), std::min(kBaseFaces, train_rows.numel()))
+             .round()
+             .to(torch::kInt64));
+  if (mode != "none") conditions.base_signs = signs.index_select(0, base_rows).to(torch::kInt8);
   if (mode == "attributes") {
     condition_ = signs;
-    conditions.train_signs = signs.index_select(0, train_rows).to(torch::kInt8);
   } else if (mode == "features") {
     if (inputs.count("features") == 0) {
       throw Error("condition: features needs the 'features' input (fc7 from an extract step); or use condition: attributes");
@@ -167,17 +199,20 @@ TrainingData::TrainingData(const Artifacts& inputs, const std::string& mode, std
     auto f = features.get("features").to(torch::kFloat32);
     const auto train = f.index_select(0, train_rows);
     condition_ = (f - train.mean(0)) / train.std(0).clamp_min(1e-6);
-    // One diagonal Gaussian per attribute over the positive training faces.
-    const auto a = signs.size(1);
-    conditions.gaussian_mean = torch::zeros({a, condition_.size(1)});
-    conditions.gaussian_std = torch::ones({a, condition_.size(1)});
+    conditions.base_features = condition_.index_select(0, base_rows);
+    // Per attribute, the mean of the training faces that have it and of those
+    // that do not (zeros where either has fewer than two faces).
+    const auto a = signs.size(1), width = condition_.size(1);
+    conditions.positive_mean = torch::zeros({a, width});
+    conditions.negative_mean = torch::zeros({a, width});
     const auto cond_train = condition_.index_select(0, train_rows);
     const auto signs_train = signs.index_select(0, train_rows);
     for (std::int64_t k = 0; k < a; ++k) {
       const auto positive = cond_train.index({signs_train.select(1, k) > 0});
-      if (positive.size(0) >= 2) {
-        conditions.gaussian_mean[k] = positive.mean(0);
-        conditions.gaussian_std[k] = positive.std(0);
+      const auto negative = cond_train.index({signs_train.select(1, k) < 0});
+      if (positive.size(0) >= 2 && negative.size(0) >= 2) {
+        conditions.positive_mean[k] = positive.mean(0);
+        conditions.negative_mean[k] = negative.mean(0);
       }
     }
   }

@@ -35,13 +35,17 @@ std::vector<PortSpec> input_ports();
 struct ConditionModel {
   std::string mode = "none";  ///< features, attributes or none
   std::vector<std::string> attribute_names;
-  torch::Tensor gaussian_mean, gaussian_std;  ///< features: [A, W] over positive training faces (normalised fc7)
-  torch::Tensor train_signs;                  ///< attributes: [N, A] int8 of the training faces
+  torch::Tensor positive_mean;  ///< features: [A, W], normalised fc7 averaged over the training faces with each attribute
+  torch::Tensor negative_mean;  ///< features: [A, W], the same over those without it
+  torch::Tensor base_features;  ///< features: [K, W] of K training faces
+  torch::Tensor base_signs;     ///< [K, A] int8 attribute signs of the same faces
 
-  /// `count` condition vectors for a request (undefined when unconditioned).
-  /// attributes: requested ones +1, their exclusive-group siblings -1, the
-  /// rest as in random training faces; features: the mean of the requested
-  /// attributes' Gaussians.
+  /// `count` condition vectors for a request (undefined when unconditioned),
+  /// each from a random one of the K training faces, changed to have the
+  /// requested attributes and none of their exclusive siblings. attributes:
+  /// those set to +1, the siblings to -1; features: a face moves by
+  /// mean(with) - mean(without) for each requested attribute it lacks, and
+  /// back by that of each sibling it has.
   torch::Tensor request(const std::vector<int>& attributes, std::int64_t count, std::mt19937_64& rng) const;
   std::int64_t width() const;
   void save(Artifact& model) const;

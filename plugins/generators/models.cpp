@@ -19,6 +19,7 @@ Artifact draw_artifact(draw::Draw& net) {
            {"latent", o.latent()}, {"condition_width", o.condition()}}) {
     model.set_attr(name, value);
   }
+  model.set_attr("temperature", o.temperature());
   return model;
 }
 
@@ -33,7 +34,8 @@ draw::Draw load_draw(const Artifact& model) {
                      .encoder(model.attr_int("encoder"))
                      .decoder(model.attr_int("decoder"))
                      .latent(model.attr_int("latent"))
-                     .condition(model.attr_int("condition_width")));
+                     .condition(model.attr_int("condition_width"))
+                     .temperature(model.attr_float("temperature")));
   load_module(*net, model, "the DRAW model");
   net->eval();
   return net;

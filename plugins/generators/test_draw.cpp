@@ -2,6 +2,7 @@
 #include <torch/torch.h>
 
 #include "draw_model.hpp"
+#include "generator_io.hpp"
 #include "facet/names.hpp"
 #include "facet/pubfig.hpp"
 #include "test_support.hpp"
@@ -65,6 +66,19 @@ TEST_CASE("draw: the KL term equals its closed form and a Monte Carlo estimate",
   CHECK((log_q - log_p).mean().item<double>() == Approx(closed).epsilon(0.01));
 }
 
+TEST_CASE("draw: the Gaussian likelihood with the fitted sigma is the Normal's log density", "[draw]") {
+  torch::manual_seed(2);
+  const auto x = torch::rand({4, 3, 5, 5}, torch::kFloat64);
+  const auto mean = torch::rand({4, 3, 5, 5}, torch::kFloat64).requires_grad_();
+  const auto squared = (mean - x).pow(2).sum();
+  const auto nll = draw::fitted_gaussian_nll(squared, 300.0);
+  const double sigma = std::sqrt(squared.item<double>() / 300.0);
+  const auto by_hand = -(-(x - mean.detach()).pow(2) / (2 * sigma * sigma) - std::log(sigma) - 0.5 * std::log(2 * M_PI)).sum();
+  CHECK(nll.item<double>() == Approx(by_hand.item<double>()).epsilon(1e-9));
+  nll.backward();  // sigma held constant: d/dmean = (mean - x) / sigma^2
+  CHECK(torch::allclose(mean.grad(), (mean.detach() - x) / (sigma * sigma)));
+}
+
 TEST_CASE("draw: attention gradients match finite differences", "[draw]") {
   torch::manual_seed(5);
   const auto image = torch::rand({2, 3, 10, 9}, torch::kFloat64);
@@ -123,6 +137,38 @@ TEST_CASE("attribute requests: names, nearest match and exclusive groups", "[dra
   CHECK_THROWS_WITH(facet::parse_attribute_request(" , ", names), Catch::Contains("names no attribute"));
 }
 
+TEST_CASE("condition vectors: a training face changed to have what is requested and not its exclusive siblings", "[draw]") {
+  // Three attributes, two of one exclusive group; two base faces in a 2-wide feature space.
+  generators::ConditionModel m;
+  m.attribute_names = {"Black Hair", "Blond Hair", "Eyeglasses"};
+  m.base_signs = torch::tensor({{-1, 1, 1}, {1, -1, -1}}, torch::kInt8);
+  m.base_features = torch::tensor({{10.0f, 20.0f}, {30.0f, 40.0f}});
+  m.positive_mean = torch::tensor({{1.0f, 0.0f}, {0.0f, 2.0f}, {5.0f, 5.0f}});
+  m.negative_mean = torch::tensor({{0.0f, 0.0f}, {0.0f, 0.0f}, {1.0f, 1.0f}});
+  std::mt19937_64 rng(3);
+  m.mode = "features";
+  const auto c = m.request({0}, 64, rng);  // Black Hair
+  for (std::int64_t i = 0; i < c.size(0); ++i) {
+    if (c[i][0].item<float>() < 20.0f) {
+      // The blond face: black hair added (+[1, 0]), blond hair taken away (-[0, 2]).
+      CHECK(torch::allclose(c[i], torch::tensor({11.0f, 18.0f})));
+    } else {
+      CHECK(torch::allclose(c[i], torch::tensor({30.0f, 40.0f})));  // already black-haired: unchanged
+    }
+  }
+  CHECK(c.select(1, 0).lt(20.0f).any().item<bool>());
+  CHECK(c.select(1, 0).ge(20.0f).any().item<bool>());
+  const auto glasses = m.request({0, 2}, 8, rng);  // the second face also gains glasses: +[4, 4]
+  CHECK(torch::allclose(std::get<0>(glasses.max(0)), torch::tensor({34.0f, 44.0f})));
+  m.mode = "attributes";
+  const auto signs = m.request({0}, 16, rng);
+  CHECK(torch::equal(signs.select(1, 0), torch::ones({16})));
+  CHECK(torch::equal(signs.select(1, 1), -torch::ones({16})));
+  CHECK(signs.select(1, 2).abs().eq(1).all().item<bool>());  // Eyeglasses as in the face drawn
+  m.mode = "none";
+  CHECK(!m.request({0}, 4, rng).defined());
+}
+
 TEST_CASE("draw step: trains, reports the test -ELBO and draws faces for each request", "[draw]") {
   const auto faces = test::run_step("synthfaces", {}, "{count: 96, size: 32, persons: 8}");
   const auto split = test::run_step("split", {{"people", faces.at("attributes")}}).at("split");
@@ -159,5 +205,6 @@ TEST_CASE("draw step: trains, reports the test -ELBO and draws faces for each re
   features.set("features", torch::randn({96, 6}));
   inputs["features"] = features;
   const auto by_features = test::run_step("draw", inputs, "{condition: features, " + small + "}").at("model");
-  CHECK(by_features.shape("condition.gaussian_mean") == std::vector<std::int64_t>{73, 6});
+  CHECK(by_features.shape("condition.positive_mean") == std::vector<std::int64_t>{73, 6});
+  CHECK(by_features.shape("condition.base_features") == std::vector<std::int64_t>{std::min<std::int64_t>(512, split.get("train").numel()), 6});
 }

@@ -1,7 +1,10 @@
 #include <catch2/catch.hpp>
 #include <torch/torch.h>
 
+#include <fmt/format.h>
+
 #include "facet/pubfig.hpp"
+#include "test_support.hpp"
 #include "generation_metrics.hpp"
 
 TEST_CASE("generation metrics: Frechet distance, pairwise distance, where the classifier reports an attribute",
@@ -23,4 +26,44 @@ TEST_CASE("generation metrics: Frechet distance, pairwise distance, where the cl
   CHECK(vggface::head_class_of(glasses, 42).head == 5);  // No Eyewear, Eyeglasses, Sunglasses
   CHECK(vggface::head_class_of(glasses, 42).cls == 2);
   CHECK_THROWS_WITH(vggface::head_class_of(glasses, 10), Catch::Contains("10 heads"));
+}
+
+TEST_CASE("evaluate_generation: real faces with an attribute, given as generated ones, score the ceiling", "[generation]") {
+  using facet::Artifact;
+  const auto faces = facet::test::run_step("synthfaces", {}, "{count: 96, size: 32, persons: 8}");
+  const auto labels =
+      facet::test::run_step("binarize", {{"attributes", faces.at("attributes")}}, "{mode: grouped}").at("labels");
+  const auto split = facet::test::run_step("split", {{"people", faces.at("attributes")}}).at("split");
+  const auto classifier =
+      facet::test::run_step("vggface", {{"images", faces.at("images")}, {"labels", labels}, {"split", split}},
+                            "{input_size: 32, width: 0.0625, batch_norm: true, epochs: 1, batch_size: 16}")
+          .at("model");
+  // "Generated" faces for the request "Eyeglasses": the test faces that wear
+  // them, evenly spaced as the ceiling picks them (here: all of them).
+  const auto names = faces.at("attributes").attr_strings("attribute_names");
+  const auto glasses = facet::pubfig::index_of("Eyeglasses");
+  const auto test_rows = split.get("test");
+  const auto scores = faces.at("attributes").get("scores").index_select(0, test_rows);
+  const auto with = test_rows.index({scores.select(1, glasses) > 0});
+  REQUIRE(with.numel() >= 2);
+  Artifact samples;
+  samples.set("images", faces.at("images").get("images").index_select(0, with));
+  samples.set("request", torch::zeros({with.numel()}, torch::kInt64));
+  auto requested = torch::zeros({1, static_cast<std::int64_t>(names.size())}, torch::kInt64);
+  requested[0][glasses] = 1;
+  samples.set("requested", requested);
+  samples.set_attr("requests", std::vector<std::string>{"Eyeglasses"});
+  samples.set_attr("attribute_names", names);
+  const facet::Artifacts inputs = {{"samples", samples}, {"classifier", classifier}, {"images", faces.at("images")},
+                                   {"split", split}, {"attributes", faces.at("attributes")}};
+  std::map<std::string, double> metrics;
+  const auto out = facet::test::run_step("evaluate_generation", inputs, "{}", 1, &metrics);
+  const auto hits = out.at("report").get("hits")[glasses].item<std::int64_t>();
+  const double found = static_cast<double>(hits) / static_cast<double>(with.numel());
+  CHECK(metrics.at("requested_accuracy") == Approx(found));
+  CHECK(metrics.at("real_requested_accuracy") == Approx(found));
+  CHECK(metrics.at("rendered_real_requested_accuracy") == Approx(found));
+  const auto md = out.at("_files").get("generation.md").contiguous();
+  const std::string text(static_cast<const char*>(md.data_ptr()), static_cast<size_t>(md.numel()));
+  CHECK(text.find(fmt::format("| Eyeglasses | {} | {:.3f} | {:.3f} |", with.numel(), found, found)) != std::string::npos);
 }

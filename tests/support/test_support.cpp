@@ -34,7 +34,7 @@ fs::path temp_dir(const std::string& name) {
 }
 
 Artifacts run_step(const std::string& name, const Artifacts& inputs, const std::string& with_yaml,
-                   std::uint64_t seed) {
+                   std::uint64_t seed, std::map<std::string, double>* metrics) {
   const RegisteredStep* step = registry().find(name);
   if (step == nullptr) throw Error("test: no step " + name);
   StepConfig config;
@@ -45,7 +45,7 @@ Artifacts run_step(const std::string& name, const Artifacts& inputs, const std::
   const fs::path dir = temp_dir("steps/" + name + "-" + std::to_string(++counter));
   static RunLog log;
   StepRun run{config, seed, "test", torch::kCPU, 2, dir};
-  return facet::run_step(run, inputs, dir / "outputs.h5", log);
+  return facet::run_step(run, inputs, dir / "outputs.h5", log, metrics);
 }
 
 CommandResult run_command(const std::string& command, const fs::path& cwd) {

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <string>
 
 #include "executor.hpp"
@@ -22,9 +23,10 @@ const PluginRegistry& registry();
 fs::path temp_dir(const std::string& name);
 
 /// Runs step `name` from its plugin with parameters from a YAML `with:`
-/// mapping, like the runner does; outputs come back read from their file.
+/// mapping, like the runner does; outputs come back read from their file,
+/// the step's metrics into `metrics` where given.
 Artifacts run_step(const std::string& name, const Artifacts& inputs, const std::string& with_yaml = "{}",
-                   std::uint64_t seed = 1);
+                   std::uint64_t seed = 1, std::map<std::string, double>* metrics = nullptr);
 
 /// Output (stdout and stderr together) and exit status of a command.
 struct CommandResult {
