@@ -18,7 +18,7 @@ class DrawStep final : public facet::Step {
  public:
   facet::StepInfo info() const override {
     return {"draw",
-            "1.3",
+            "1.4",
             "DRAW recurrent VAE with Gaussian attention, its states initialised from fc7 features or attributes",
             "generator",
             {ParamSpec::choice("condition", "features", {"features", "attributes", "none"},

@@ -16,7 +16,7 @@ class GanStep final : public facet::Step {
  public:
   facet::StepInfo info() const override {
     return {"gan",
-            "1.2",
+            "1.3",
             "Conditional DCGAN: attributes (or fc7 features) join the generator's noise and the discriminator's first layer",
             "generator",
             {ParamSpec::choice("condition", "attributes", {"attributes", "features", "none"},

@@ -8,11 +8,13 @@
 #include <facet/names.hpp>
 #include <facet/pubfig.hpp>
 
+#include "batches.hpp"
+
 namespace facet::generators {
 
 namespace {
 constexpr std::int64_t kSlice = 2048;  // rows read at a time
-constexpr std::int64_t kBaseFaces = 512;  // training faces kept in the model, where requests start
+constexpr std::int64_t kBaseFaces = 4096;  // training faces kept in the model, where requests start
 }  // namespace
 
 ParamSpec requests_spec() {
@@ -71,10 +73,19 @@ std::vector<std::int64_t> exclusive_siblings(int a, const std::vector<std::strin
 
 torch::Tensor ConditionModel::request(const std::vector<int>& attributes, std::int64_t count, std::mt19937_64& rng) const {
   if (mode == "none") return {};
-  // Every request starts from random training faces and changes only what it asks for.
-  std::uniform_int_distribution<std::int64_t> pick(0, base_signs.size(0) - 1);
+  // Every request starts from the training faces that already have the most
+  // of it (requested attributes present, their exclusive siblings absent),
+  // one drawn at random for each vector, and changes only what they lack.
+  const auto all_signs = base_signs.to(torch::kInt64);
+  auto agreement = torch::zeros({base_signs.size(0)}, torch::kInt64);
+  for (int a : attributes) {
+    agreement += all_signs.select(1, a).gt(0).to(torch::kInt64);
+    for (auto sibling : exclusive_siblings(a, attribute_names)) agreement -= all_signs.select(1, sibling).gt(0).to(torch::kInt64);
+  }
+  const auto closest = vggface::to_rows(torch::nonzero(agreement == agreement.max()).flatten());
+  std::uniform_int_distribution<size_t> pick(0, closest.size() - 1);
   std::vector<std::int64_t> picked;
-  for (std::int64_t i = 0; i < count; ++i) picked.push_back(pick(rng));
+  for (std::int64_t i = 0; i < count; ++i) picked.push_back(closest[pick(rng)]);
   const auto rows = torch::tensor(picked, torch::kInt64);
   const auto signs = base_signs.index_select(0, rows).to(torch::kFloat32);
   if (mode == "attributes") {

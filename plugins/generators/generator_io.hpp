@@ -41,8 +41,9 @@ struct ConditionModel {
   torch::Tensor base_signs;     ///< [K, A] int8 attribute signs of the same faces
 
   /// `count` condition vectors for a request (undefined when unconditioned),
-  /// each from a random one of the K training faces, changed to have the
-  /// requested attributes and none of their exclusive siblings. attributes:
+  /// each from one of the K training faces that already have the most of the
+  /// request (drawn at random among them), changed to have the requested
+  /// attributes and none of their exclusive siblings. attributes:
   /// those set to +1, the siblings to -1; features: a face moves by
   /// mean(with) - mean(without) for each requested attribute it lacks, and
   /// back by that of each sibling it has.

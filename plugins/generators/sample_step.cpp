@@ -13,7 +13,7 @@ class SampleStep final : public facet::Step {
  public:
   facet::StepInfo info() const override {
     return {"sample",
-            "1.1",
+            "1.2",
             "Faces for attribute requests from a generator's model (draw, gan or invert)",
             "sampler",
             {gen::requests_spec(), gen::per_request_spec()},

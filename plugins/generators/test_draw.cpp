@@ -137,34 +137,45 @@ TEST_CASE("attribute requests: names, nearest match and exclusive groups", "[dra
   CHECK_THROWS_WITH(facet::parse_attribute_request(" , ", names), Catch::Contains("names no attribute"));
 }
 
-TEST_CASE("condition vectors: a training face changed to have what is requested and not its exclusive siblings", "[draw]") {
-  // Three attributes, two of one exclusive group; two base faces in a 2-wide feature space.
+TEST_CASE("condition vectors: the training faces closest to a request, changed to have it and not its exclusive siblings",
+          "[draw]") {
+  // Three attributes, two of one exclusive group; base faces in a 2-wide feature space:
+  // blond with glasses, black-haired, blond, black-haired.
   generators::ConditionModel m;
   m.attribute_names = {"Black Hair", "Blond Hair", "Eyeglasses"};
-  m.base_signs = torch::tensor({{-1, 1, 1}, {1, -1, -1}}, torch::kInt8);
-  m.base_features = torch::tensor({{10.0f, 20.0f}, {30.0f, 40.0f}});
+  m.base_signs = torch::tensor({{-1, 1, 1}, {1, -1, -1}, {-1, 1, -1}, {1, -1, -1}}, torch::kInt8);
+  m.base_features = torch::tensor({{10.0f, 20.0f}, {30.0f, 40.0f}, {50.0f, 60.0f}, {70.0f, 80.0f}});
   m.positive_mean = torch::tensor({{1.0f, 0.0f}, {0.0f, 2.0f}, {5.0f, 5.0f}});
   m.negative_mean = torch::tensor({{0.0f, 0.0f}, {0.0f, 0.0f}, {1.0f, 1.0f}});
   std::mt19937_64 rng(3);
   m.mode = "features";
-  const auto c = m.request({0}, 64, rng);  // Black Hair
-  for (std::int64_t i = 0; i < c.size(0); ++i) {
-    if (c[i][0].item<float>() < 20.0f) {
-      // The blond face: black hair added (+[1, 0]), blond hair taken away (-[0, 2]).
-      CHECK(torch::allclose(c[i], torch::tensor({11.0f, 18.0f})));
-    } else {
-      CHECK(torch::allclose(c[i], torch::tensor({30.0f, 40.0f})));  // already black-haired: unchanged
-    }
-  }
-  CHECK(c.select(1, 0).lt(20.0f).any().item<bool>());
-  CHECK(c.select(1, 0).ge(20.0f).any().item<bool>());
-  const auto glasses = m.request({0, 2}, 8, rng);  // the second face also gains glasses: +[4, 4]
-  CHECK(torch::allclose(std::get<0>(glasses.max(0)), torch::tensor({34.0f, 44.0f})));
+  // Both black-haired faces, unchanged; the blond ones are further from the request.
+  const auto black = m.request({0}, 64, rng);
+  const auto is = [](const torch::Tensor& c, std::vector<float> v) {
+    return c.eq(torch::tensor(v).unsqueeze(0)).all(1);
+  };
+  CHECK((is(black, {30, 40}) | is(black, {70, 80})).all().item<bool>());
+  CHECK(is(black, {30, 40}).any().item<bool>());
+  CHECK(is(black, {70, 80}).any().item<bool>());
+  // Black Hair and Eyeglasses: the black-haired faces gain glasses (+[4, 4]).
+  const auto glasses = m.request({0, 2}, 32, rng);
+  CHECK((is(glasses, {34, 44}) | is(glasses, {74, 84})).all().item<bool>());
+  // Among blond faces only, the one with glasses is closest: black hair
+  // added (+[1, 0]), blond hair taken away (-[0, 2]).
+  generators::ConditionModel blond = m;
+  blond.base_signs = m.base_signs.index({torch::tensor({0, 2})});
+  blond.base_features = m.base_features.index({torch::tensor({0, 2})});
+  CHECK(is(blond.request({0, 2}, 8, rng), {11, 18}).all().item<bool>());
   m.mode = "attributes";
-  const auto signs = m.request({0}, 16, rng);
-  CHECK(torch::equal(signs.select(1, 0), torch::ones({16})));
-  CHECK(torch::equal(signs.select(1, 1), -torch::ones({16})));
-  CHECK(signs.select(1, 2).abs().eq(1).all().item<bool>());  // Eyeglasses as in the face drawn
+  const auto signs = m.request({1}, 16, rng);  // the two blond faces, with and without glasses
+  CHECK(torch::equal(signs.select(1, 1), torch::ones({16})));
+  CHECK(torch::equal(signs.select(1, 0), -torch::ones({16})));
+  CHECK(signs.select(1, 2).eq(1).any().item<bool>());
+  CHECK(signs.select(1, 2).eq(-1).any().item<bool>());
+  blond.mode = "attributes";
+  const auto moved = blond.request({0}, 16, rng);  // sets Black Hair, clears Blond Hair
+  CHECK(torch::equal(moved.select(1, 0), torch::ones({16})));
+  CHECK(torch::equal(moved.select(1, 1), -torch::ones({16})));
   m.mode = "none";
   CHECK(!m.request({0}, 4, rng).defined());
 }
@@ -206,5 +217,5 @@ TEST_CASE("draw step: trains, reports the test -ELBO and draws faces for each re
   inputs["features"] = features;
   const auto by_features = test::run_step("draw", inputs, "{condition: features, " + small + "}").at("model");
   CHECK(by_features.shape("condition.positive_mean") == std::vector<std::int64_t>{73, 6});
-  CHECK(by_features.shape("condition.base_features") == std::vector<std::int64_t>{std::min<std::int64_t>(512, split.get("train").numel()), 6});
+  CHECK(by_features.shape("condition.base_features") == std::vector<std::int64_t>{std::min<std::int64_t>(4096, split.get("train").numel()), 6});
 }
