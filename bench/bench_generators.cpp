@@ -49,15 +49,17 @@ int main(int argc, char** argv) {
   const auto x = torch::rand({batch, 3, size, size});
   const auto c = torch::randn({batch, condition});
 
-  // DRAW as the draw step trains it: negative ELBO, clipping at 10, Adam.
+  // DRAW as the draw step trains it: negative ELBO with the Gaussian pixel
+  // likelihood at the batch's fitted sigma, clipping at 10, Adam.
   draw::Draw net(draw::DrawOptions().size(size).glimpses(glimpses).condition(condition));
   torch::optim::Adam adam(net->parameters(), torch::optim::AdamOptions(1e-3));
+  const double pixels = static_cast<double>(x.numel());
   const double draw_rate = steps_per_second(steps, [&] {
     adam.zero_grad();
     const auto out = net->forward(x, c);
-    auto loss = torch::binary_cross_entropy_with_logits(out.canvas, x, {}, {}, torch::Reduction::None).sum({1, 2, 3});
-    for (const auto& kl : out.kl) loss = loss + kl;
-    loss.mean().backward();
+    auto loss = draw::fitted_gaussian_nll((torch::sigmoid(out.canvas) - x).pow(2).sum(), pixels);
+    for (const auto& kl : out.kl) loss = loss + kl.sum();
+    (loss / static_cast<double>(batch)).backward();
     torch::nn::utils::clip_grad_norm_(net->parameters(), 10.0);
     adam.step();
   });

@@ -1,7 +1,7 @@
 """The reference for bench_generators: DRAW and the conditional GAN with the
 same layers, losses, solvers, batch and threads in PyTorch for Python
 (Debian's python3-torch, the same LibTorch)."""
-import resource, statistics, sys, time
+import math, resource, statistics, sys, time
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -65,8 +65,10 @@ adam = torch.optim.Adam(draw.parameters(), lr=1e-3)
 def draw_step():
     adam.zero_grad()
     canvas, kls = draw(x, c)
-    loss = F.binary_cross_entropy_with_logits(canvas, x, reduction="none").sum((1, 2, 3)) + sum(kls)
-    loss.mean().backward()
+    squared = (torch.sigmoid(canvas) - x).pow(2).sum()  # draw::fitted_gaussian_nll
+    variance = (squared.detach() / x.numel()).clamp_min(1e-6)
+    nll = 0.5 * squared / variance + 0.5 * x.numel() * (variance.log() + math.log(2 * math.pi))
+    ((nll + sum(k.sum() for k in kls)) / x.size(0)).backward()
     nn.utils.clip_grad_norm_(draw.parameters(), 10.0)
     adam.step()
 

@@ -29,17 +29,32 @@ Attention Attention::from_raw(const torch::Tensor& raw, std::int64_t width, std:
   return a;
 }
 
+namespace {
+
+/// fy x fx^T for each image and channel: fy [B, M, H], x [B, C, H, W], fx
+/// [B, K, W] give [B, C, M, K]. The channels ride along in the rows and
+/// columns of two batched products over B, rather than being B x C products
+/// of their own: CPU batched products pay per matrix, and these are small.
+torch::Tensor separable_filter(const torch::Tensor& fy, const torch::Tensor& x, const torch::Tensor& fx) {
+  const auto b = x.size(0), c = x.size(1), h = x.size(2), w = x.size(3), m = fy.size(1), k = fx.size(1);
+  const auto rows = torch::bmm(x.reshape({b, c * h, w}), fx.transpose(1, 2));          // [B, C*H, K]
+  const auto by_row = rows.view({b, c, h, k}).permute({0, 2, 1, 3}).reshape({b, h, c * k});  // [B, H, C*K]
+  return torch::bmm(fy, by_row).view({b, m, c, k}).permute({0, 2, 1, 3});             // [B, C, M, K]
+}
+
+}  // namespace
+
 torch::Tensor read_glimpse(const torch::Tensor& images, const Attention& a, std::int64_t n) {
-  const auto fx = filterbank(a.gx, a.delta, a.sigma2, n, images.size(3)).unsqueeze(1);  // [B, 1, N, W]
-  const auto fy = filterbank(a.gy, a.delta, a.sigma2, n, images.size(2)).unsqueeze(1);  // [B, 1, N, H]
-  return a.gamma.view({-1, 1, 1, 1}) * torch::matmul(torch::matmul(fy, images), fx.transpose(2, 3));
+  const auto fx = filterbank(a.gx, a.delta, a.sigma2, n, images.size(3));  // [B, N, W]
+  const auto fy = filterbank(a.gy, a.delta, a.sigma2, n, images.size(2));  // [B, N, H]
+  return a.gamma.view({-1, 1, 1, 1}) * separable_filter(fy, images, fx);
 }
 
 torch::Tensor write_patch(const torch::Tensor& patches, const Attention& a, std::int64_t height, std::int64_t width) {
   const auto n = patches.size(2);
-  const auto fx = filterbank(a.gx, a.delta, a.sigma2, n, width).unsqueeze(1);
-  const auto fy = filterbank(a.gy, a.delta, a.sigma2, n, height).unsqueeze(1);
-  return torch::matmul(torch::matmul(fy.transpose(2, 3), patches), fx) / a.gamma.view({-1, 1, 1, 1});
+  const auto fx = filterbank(a.gx, a.delta, a.sigma2, n, width);   // [B, N, W]
+  const auto fy = filterbank(a.gy, a.delta, a.sigma2, n, height);  // [B, N, H]
+  return separable_filter(fy.transpose(1, 2), patches, fx.transpose(1, 2)) / a.gamma.view({-1, 1, 1, 1});
 }
 
 torch::Tensor gaussian_kl(const torch::Tensor& mu, const torch::Tensor& log_sigma) {
@@ -92,7 +107,8 @@ torch::Tensor DrawImpl::read(const torch::Tensor& x, const torch::Tensor& error,
   if (!options_.attention()) return torch::cat({x.flatten(1), error.flatten(1)}, 1);
   const auto n = options_.read_n();
   const auto a = Attention::from_raw(read_attention_->forward(h_dec), x.size(3), x.size(2), n);
-  return torch::cat({read_glimpse(x, a, n).flatten(1), read_glimpse(error, a, n).flatten(1)}, 1);
+  // One glimpse over the image and error channels together: the filterbanks are built once.
+  return read_glimpse(torch::cat({x, error}, 1), a, n).flatten(1);
 }
 
 torch::Tensor DrawImpl::write(const torch::Tensor& h_dec) {
