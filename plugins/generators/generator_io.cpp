@@ -71,18 +71,22 @@ std::vector<std::int64_t> exclusive_siblings(int a, const std::vector<std::strin
 
 }  // namespace
 
+std::vector<std::int64_t> closest_rows(const torch::Tensor& signs, const std::vector<int>& attributes,
+                                       const std::vector<std::string>& attribute_names) {
+  const auto all = signs.to(torch::kInt64);
+  auto agreement = torch::zeros({signs.size(0)}, torch::kInt64);
+  for (int a : attributes) {
+    agreement += all.select(1, a).gt(0).to(torch::kInt64);
+    for (auto sibling : exclusive_siblings(a, attribute_names)) agreement -= all.select(1, sibling).gt(0).to(torch::kInt64);
+  }
+  return vggface::to_rows(torch::nonzero(agreement == agreement.max()).flatten());
+}
+
 torch::Tensor ConditionModel::request(const std::vector<int>& attributes, std::int64_t count, std::mt19937_64& rng) const {
   if (mode == "none") return {};
   // Every request starts from the training faces that already have the most
-  // of it (requested attributes present, their exclusive siblings absent),
-  // one drawn at random for each vector, and changes only what they lack.
-  const auto all_signs = base_signs.to(torch::kInt64);
-  auto agreement = torch::zeros({base_signs.size(0)}, torch::kInt64);
-  for (int a : attributes) {
-    agreement += all_signs.select(1, a).gt(0).to(torch::kInt64);
-    for (auto sibling : exclusive_siblings(a, attribute_names)) agreement -= all_signs.select(1, sibling).gt(0).to(torch::kInt64);
-  }
-  const auto closest = vggface::to_rows(torch::nonzero(agreement == agreement.max()).flatten());
+  // of it, and changes only what they lack.
+  const auto closest = closest_rows(base_signs, attributes, attribute_names);
   std::uniform_int_distribution<size_t> pick(0, closest.size() - 1);
   std::vector<std::int64_t> picked;
   for (std::int64_t i = 0; i < count; ++i) picked.push_back(closest[pick(rng)]);

@@ -30,6 +30,11 @@ std::vector<std::vector<int>> parse_requests(const std::vector<std::string>& req
 /// The inputs every generator declares (each uses what it needs).
 std::vector<PortSpec> input_ports();
 
+/// Rows of `signs` [K, A] (+1, -1, 0) that have the most of a request: its
+/// attributes present and their exclusive siblings absent (one point each).
+std::vector<std::int64_t> closest_rows(const torch::Tensor& signs, const std::vector<int>& attributes,
+                                       const std::vector<std::string>& attribute_names);
+
 /// Turns attribute requests into condition vectors. Built from the training
 /// data, saved into the model artifact and loaded back by the sampler.
 struct ConditionModel {

@@ -5,6 +5,7 @@
 #include <facet/errors.hpp>
 
 #include "batches.hpp"
+#include "generator_io.hpp"
 
 namespace facet::generators::invert {
 
@@ -96,6 +97,7 @@ LayerGaussians fit(vggface::AttributeNet& net, const std::string& preprocessing,
   g.spread = (all_sum_sq / total - (all_sum / total).square()).clamp_min(0).sqrt().to(torch::kFloat32);
   g.mean_face = (face_sum / total).to(torch::kFloat32);
   g.faces = torch::stack(kept).mul(255).round().clamp(0, 255).to(torch::kUInt8);
+  g.face_signs = signs.index_select(0, torch::tensor(kept_rows, torch::kInt64)).to(torch::kInt8);  // kept in row order
   return g;
 }
 
@@ -125,9 +127,10 @@ torch::Tensor invert_faces(vggface::AttributeNet& net, const std::string& prepro
   for (auto& p : net->parameters()) p.set_requires_grad(false);
   torch::Tensor start;
   if (options.start() == "faces") {
-    std::uniform_int_distribution<std::int64_t> pick(0, gaussians.faces.size(0) - 1);
+    const auto closest = closest_rows(gaussians.face_signs, attributes, attribute_names);
+    std::uniform_int_distribution<size_t> pick(0, closest.size() - 1);
     std::vector<std::int64_t> chosen;
-    for (std::int64_t i = 0; i < count; ++i) chosen.push_back(pick(rng));
+    for (std::int64_t i = 0; i < count; ++i) chosen.push_back(closest[pick(rng)]);
     start = gaussians.faces.index_select(0, torch::tensor(chosen, torch::kInt64)).to(torch::kFloat32) / 255.0f;
   } else {
     start = gaussians.mean_face.unsqueeze(0).repeat({count, 1, 1, 1});

@@ -35,7 +35,7 @@ struct InvertOptions {
   /// A Gaussian blur of the faces every this many iterations (0: never).
   TORCH_ARG(std::int64_t, blur_every) = 4;
   TORCH_ARG(double, blur_sigma) = 0.5;
-  /// What the faces start from: "faces" (random training faces) or "mean"
+  /// What the faces start from: "faces" (the training faces with the most of the request) or "mean"
   /// (the mean training face plus noise).
   TORCH_ARG(std::string, start) = "faces";
   /// Standard deviation of the noise added to the starting faces.
@@ -48,7 +48,8 @@ struct LayerGaussians {
   torch::Tensor count;      ///< [A] int64: how many faces each Gaussian was fitted on
   torch::Tensor spread;     ///< [D] the standard deviation over all training faces
   torch::Tensor mean_face;  ///< [3, S, S] the mean training face in [0, 1]
-  torch::Tensor faces;      ///< [K, 3, S, S] uint8: random training faces to start from
+  torch::Tensor faces;      ///< [K, 3, S, S] uint8: training faces to start from
+  torch::Tensor face_signs;  ///< [K, A] int8: their attribute signs (a request starts from the closest)
 
   /// A request's target and the weight of each unit, both [D]: the mean of
   /// the requested attributes' means, each weighted by the precision its

@@ -15,14 +15,14 @@ using facet::ParamSpec;
 namespace gen = facet::generators;
 namespace invert = facet::generators::invert;
 
-constexpr std::int64_t kStartFaces = 512;  // training faces kept in the model to start from
+constexpr std::int64_t kStartFaces = 4096;  // training faces kept in the model to start from
 
 class InvertStep final : public facet::Step {
  public:
   facet::StepInfo info() const override {
     const invert::InvertOptions d;
     return {"invert",
-            "1.0",
+            "1.1",
             "Feature inversion: faces optimised until a classifier layer matches the requested attributes' Gaussians",
             "generator",
             {ParamSpec::choice("layer", d.layer(), vggface::layer_names(),
@@ -35,7 +35,7 @@ class InvertStep final : public facet::Step {
              ParamSpec::integer("blur_every", d.blur_every(), "blur the faces every this many steps (0: never)").range(0, 100000),
              ParamSpec::real("blur_sigma", d.blur_sigma(), "that blur's standard deviation in pixels").range(0.01, 10.0),
              ParamSpec::choice("start", d.start(), {"faces", "mean"},
-                               "faces: start from random training faces; mean: from the mean training face"),
+                               "faces: start from the training faces with the most of the request; mean: from the mean training face"),
              ParamSpec::real("start_noise", d.start_noise(), "noise added to the starting faces").range(0.0, 1.0),
              gen::requests_spec(),
              gen::per_request_spec()},

@@ -81,6 +81,7 @@ Artifact invert_artifact(const Artifact& classifier, const invert::InvertOptions
   model.set("gaussians.spread", g.spread);
   model.set("gaussians.mean_face", g.mean_face);
   model.set("gaussians.faces", g.faces);
+  model.set("gaussians.face_signs", g.face_signs);
   model.set_attr("architecture", std::string("invert"));
   model.set_attr("layer", o.layer());
   model.set_attr("start", o.start());
@@ -123,6 +124,7 @@ Inversion load_invert(const Artifact& model) {
   inversion.gaussians.spread = model.get("gaussians.spread").to(torch::kFloat32);
   inversion.gaussians.mean_face = model.get("gaussians.mean_face").to(torch::kFloat32);
   inversion.gaussians.faces = model.get("gaussians.faces");
+  inversion.gaussians.face_signs = model.get("gaussians.face_signs");
   return inversion;
 }
 

@@ -4,6 +4,7 @@
 #include "attribute_net.hpp"
 #include "batches.hpp"
 #include "facet/pubfig.hpp"
+#include "generator_io.hpp"
 #include "invert_model.hpp"
 #include "test_support.hpp"
 
@@ -93,6 +94,21 @@ TEST_CASE("invert step: Gaussians over the classifier layer, faces pulled toward
   };
   const auto made = samples.get("images").slice(0, 0, 3).to(torch::kFloat32) / 255.0f;
   CHECK(distance(made) < 0.5 * distance(g.faces.to(torch::kFloat32) / 255.0f));
+
+  // Faces start from the kept training faces with the most of the request.
+  g.face_signs = model.get("gaussians.face_signs");
+  REQUIRE(g.face_signs.size(0) == g.faces.size(0));
+  const auto& names = model.attr_strings("attribute_names");
+  const std::vector<int> request = {black, pubfig::index_of("Eyeglasses")};
+  const auto closest = generators::closest_rows(g.face_signs, request, names);
+  REQUIRE(static_cast<std::int64_t>(closest.size()) < g.faces.size(0));
+  const auto unmoved = invert::InvertOptions().layer("conv2_1").size(16).iterations(1).lr(0.0).start_noise(0.0).blur_every(0);
+  const auto started = (invert::invert_faces(net, "unit", unmoved, g, request, names, 8, rng) * 255).round().to(torch::kUInt8);
+  for (std::int64_t i = 0; i < started.size(0); ++i) {
+    bool found = false;
+    for (auto k : closest) found = found || torch::equal(started[i], g.faces[k]);
+    CHECK(found);
+  }
 
   const auto again = test::run_step("sample", {{"model", model}}, "{per_request: 2, requests: ['Smiling, Eyeglasses']}");
   CHECK(again.at("samples").shape("images") == std::vector<std::int64_t>{2, 3, 16, 16});
