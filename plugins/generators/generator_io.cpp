@@ -82,15 +82,20 @@ std::vector<std::int64_t> closest_rows(const torch::Tensor& signs, const std::ve
   return vggface::to_rows(torch::nonzero(agreement == agreement.max()).flatten());
 }
 
+torch::Tensor pick_closest(const torch::Tensor& signs, const std::vector<int>& attributes,
+                           const std::vector<std::string>& attribute_names, std::int64_t count, std::mt19937_64& rng) {
+  const auto closest = closest_rows(signs, attributes, attribute_names);
+  std::uniform_int_distribution<size_t> pick(0, closest.size() - 1);
+  std::vector<std::int64_t> picked;
+  for (std::int64_t i = 0; i < count; ++i) picked.push_back(closest[pick(rng)]);
+  return torch::tensor(picked, torch::kInt64);
+}
+
 torch::Tensor ConditionModel::request(const std::vector<int>& attributes, std::int64_t count, std::mt19937_64& rng) const {
   if (mode == "none") return {};
   // Every request starts from the training faces that already have the most
   // of it, and changes only what they lack.
-  const auto closest = closest_rows(base_signs, attributes, attribute_names);
-  std::uniform_int_distribution<size_t> pick(0, closest.size() - 1);
-  std::vector<std::int64_t> picked;
-  for (std::int64_t i = 0; i < count; ++i) picked.push_back(closest[pick(rng)]);
-  const auto rows = torch::tensor(picked, torch::kInt64);
+  const auto rows = pick_closest(base_signs, attributes, attribute_names, count, rng);
   const auto signs = base_signs.index_select(0, rows).to(torch::kFloat32);
   if (mode == "attributes") {
     auto c = signs.clone();

@@ -34,6 +34,9 @@ std::vector<PortSpec> input_ports();
 /// attributes present and their exclusive siblings absent (one point each).
 std::vector<std::int64_t> closest_rows(const torch::Tensor& signs, const std::vector<int>& attributes,
                                        const std::vector<std::string>& attribute_names);
+/// `count` rows [count] drawn at random among the closest_rows.
+torch::Tensor pick_closest(const torch::Tensor& signs, const std::vector<int>& attributes,
+                           const std::vector<std::string>& attribute_names, std::int64_t count, std::mt19937_64& rng);
 
 /// Turns attribute requests into condition vectors. Built from the training
 /// data, saved into the model artifact and loaded back by the sampler.

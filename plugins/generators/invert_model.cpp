@@ -127,11 +127,8 @@ torch::Tensor invert_faces(vggface::AttributeNet& net, const std::string& prepro
   for (auto& p : net->parameters()) p.set_requires_grad(false);
   torch::Tensor start;
   if (options.start() == "faces") {
-    const auto closest = closest_rows(gaussians.face_signs, attributes, attribute_names);
-    std::uniform_int_distribution<size_t> pick(0, closest.size() - 1);
-    std::vector<std::int64_t> chosen;
-    for (std::int64_t i = 0; i < count; ++i) chosen.push_back(closest[pick(rng)]);
-    start = gaussians.faces.index_select(0, torch::tensor(chosen, torch::kInt64)).to(torch::kFloat32) / 255.0f;
+    const auto chosen = pick_closest(gaussians.face_signs, attributes, attribute_names, count, rng);
+    start = gaussians.faces.index_select(0, chosen).to(torch::kFloat32) / 255.0f;
   } else {
     start = gaussians.mean_face.unsqueeze(0).repeat({count, 1, 1, 1});
   }

@@ -124,7 +124,10 @@ Inversion load_invert(const Artifact& model) {
   inversion.gaussians.spread = model.get("gaussians.spread").to(torch::kFloat32);
   inversion.gaussians.mean_face = model.get("gaussians.mean_face").to(torch::kFloat32);
   inversion.gaussians.faces = model.get("gaussians.faces");
-  inversion.gaussians.face_signs = model.get("gaussians.face_signs");
+  // Models made before the signs were kept start from any of their faces, as they did.
+  inversion.gaussians.face_signs = model.has("gaussians.face_signs")
+                                       ? model.get("gaussians.face_signs")
+                                       : torch::zeros({inversion.gaussians.faces.size(0), inversion.gaussians.mean.size(0)}, torch::kInt8);
   return inversion;
 }
 

@@ -112,6 +112,14 @@ TEST_CASE("invert step: Gaussians over the classifier layer, faces pulled toward
 
   const auto again = test::run_step("sample", {{"model", model}}, "{per_request: 2, requests: ['Smiling, Eyeglasses']}");
   CHECK(again.at("samples").shape("images") == std::vector<std::int64_t>{2, 3, 16, 16});
+  Artifact before_signs;  // a model saved before the starting faces' signs were kept still draws
+  for (const auto& name : model.tensor_names()) {
+    if (name != "gaussians.face_signs") before_signs.set(name, model.get(name));
+  }
+  for (const auto& [name, value] : model.attrs()) before_signs.set_attr(name, value);
+  CHECK(test::run_step("sample", {{"model", before_signs}}, "{per_request: 2, requests: ['Smiling']}")
+            .at("samples")
+            .shape("images") == std::vector<std::int64_t>{2, 3, 16, 16});
 
   Artifacts no_classifier = inputs;
   no_classifier.erase("classifier");
