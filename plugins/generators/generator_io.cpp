@@ -141,6 +141,10 @@ ConditionModel ConditionModel::load(const Artifact& model) {
   ConditionModel m;
   m.mode = model.attr_string("condition");
   m.attribute_names = model.attr_strings("attribute_names");
+  if ((m.mode == "features" || m.mode == "attributes") && !model.has("condition.base_signs")) {
+    throw Error("this generator model was made before requests started from kept training faces (it has no "
+                "condition.base_signs): train it again, e.g. runner PIPELINE --rerun generator");
+  }
   if (m.mode == "features") {
     m.positive_mean = model.get("condition.positive_mean").to(torch::kFloat32);
     m.negative_mean = model.get("condition.negative_mean").to(torch::kFloat32);
