@@ -24,7 +24,68 @@ torch::Tensor join(const torch::Tensor& z, const torch::Tensor& condition) {
   return condition.defined() && condition.numel() > 0 ? torch::cat({z, condition}, 1) : z;
 }
 
+/// conv_transpose2d(x, weight) without bias, as the input gradient of
+/// conv2d(., weight): the two are adjoint.
+struct AdjointConv : torch::autograd::Function<AdjointConv> {
+  static std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> conv_backward(const torch::Tensor& grad_output,
+                                                                             const torch::Tensor& input,
+                                                                             const torch::Tensor& weight,
+                                                                             std::int64_t stride, std::int64_t padding,
+                                                                             std::array<bool, 3> mask) {
+    return at::convolution_backward(grad_output.contiguous(), input, weight, c10::nullopt, {stride, stride},
+                                    {padding, padding}, {1, 1}, false, {0, 0}, 1, mask);
+  }
+
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x,
+                               const torch::Tensor& weight, std::int64_t stride, std::int64_t padding) {
+    ctx->save_for_backward({x, weight});
+    ctx->saved_data["stride"] = stride;
+    ctx->saved_data["padding"] = padding;
+    const auto side = [&](std::int64_t in, std::int64_t k) { return (in - 1) * stride - 2 * padding + k; };
+    // Only its shape is read: the convolution's input whose gradient this is.
+    const auto shape = torch::empty({x.size(0), weight.size(1), side(x.size(2), weight.size(2)), side(x.size(3), weight.size(3))},
+                                    x.options());
+    return std::get<0>(conv_backward(x, shape, weight, stride, padding, {true, false, false}));
+  }
+
+  static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
+                                               torch::autograd::tensor_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    const auto& x = saved[0];
+    const auto& weight = saved[1];
+    const auto stride = ctx->saved_data["stride"].toInt(), padding = ctx->saved_data["padding"].toInt();
+    const auto grad = grads[0].contiguous();
+    torch::Tensor grad_x, grad_weight;
+    if (ctx->needs_input_grad(0)) {
+      grad_x = F::conv2d(grad, weight, F::Conv2dFuncOptions().stride(stride).padding(padding));
+    }
+    if (ctx->needs_input_grad(1)) {
+      grad_weight = std::get<1>(conv_backward(x, grad, weight, stride, padding, {false, true, false}));
+    }
+    return {grad_x, grad_weight, torch::Tensor(), torch::Tensor()};
+  }
+};
+
 }  // namespace
+
+TransposedConv2dImpl::TransposedConv2dImpl(const torch::nn::ConvTranspose2dOptions& options) {
+  const auto& s = options.stride();
+  const auto& p = options.padding();
+  if (s->at(0) != s->at(1) || p->at(0) != p->at(1) || options.groups() != 1 || options.dilation()->at(0) != 1 ||
+      options.dilation()->at(1) != 1 || options.output_padding()->at(0) != 0 || options.output_padding()->at(1) != 0) {
+    throw std::invalid_argument("TransposedConv2d supports equal strides and paddings only, without dilation, groups or output padding");
+  }
+  stride_ = s->at(0);
+  padding_ = p->at(0);
+  torch::nn::ConvTranspose2d reference(options);  // for its initialisation
+  weight = register_parameter("weight", reference->weight.detach().clone());
+  if (options.bias()) bias = register_parameter("bias", reference->bias.detach().clone());
+}
+
+torch::Tensor TransposedConv2dImpl::forward(const torch::Tensor& x) {
+  const auto out = AdjointConv::apply(x, weight, stride_, padding_);
+  return bias.defined() ? out + bias.view({1, -1, 1, 1}) : out;
+}
 
 SNConv2dImpl::SNConv2dImpl(const torch::nn::Conv2dOptions& options, bool normalise) : normalise_(normalise) {
   conv_ = register_module("conv", torch::nn::Conv2d(options));
@@ -65,8 +126,7 @@ GeneratorImpl::GeneratorImpl(const GanOptions& o) : options_(o) {
     const std::int64_t in = top >> k;
     const bool last = k == l - 1;
     const std::int64_t out = last ? o.channels() : in / 2;
-    upsample_->push_back(torch::nn::ConvTranspose2d(
-        torch::nn::ConvTranspose2dOptions(in, out, 4).stride(2).padding(1).bias(last)));
+    upsample_->push_back(TransposedConv2d(torch::nn::ConvTranspose2dOptions(in, out, 4).stride(2).padding(1).bias(last)));
     if (!last) {
       upsample_->push_back(torch::nn::BatchNorm2d(out));
       upsample_->push_back(torch::nn::ReLU());

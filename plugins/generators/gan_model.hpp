@@ -36,6 +36,24 @@ class SNConv2dImpl : public torch::nn::Module {
 };
 TORCH_MODULE(SNConv2d);
 
+/// torch::nn::ConvTranspose2d (same parameters, "weight" [in, out, k, k] and
+/// "bias", same result) computed as the adjoint of a convolution: the forward
+/// pass is a convolution's input gradient, the backward pass a convolution and
+/// a convolution's weight gradient. On a CPU LibTorch 1.13 runs these on
+/// oneDNN but a transposed convolution on its slow im2col path (three times
+/// slower at the generator's sizes). Dilation, groups and output padding are
+/// not supported.
+class TransposedConv2dImpl : public torch::nn::Module {
+ public:
+  explicit TransposedConv2dImpl(const torch::nn::ConvTranspose2dOptions& options);
+  torch::Tensor forward(const torch::Tensor& x);
+  torch::Tensor weight, bias;  ///< bias undefined when options.bias() is false
+
+ private:
+  std::int64_t stride_, padding_;
+};
+TORCH_MODULE(TransposedConv2d);
+
 /// z [B, noise] and condition [B, condition] -> images [B, C, S, S] in [-1, 1].
 class GeneratorImpl : public torch::nn::Module {
  public:

@@ -38,6 +38,33 @@ TEST_CASE("gan: shapes at each size; the size must be a power of two", "[gan]") 
   CHECK_THROWS_WITH(gan::Gan(gan::GanOptions().size(24)), Catch::Contains("power of two of at least 16, got 24"));
 }
 
+TEST_CASE("gan: the transposed convolution equals LibTorch's in value and in every gradient", "[gan]") {
+  torch::manual_seed(5);
+  struct Shape { std::int64_t in, out, kernel, stride, padding, side; bool bias; };
+  for (const Shape& s : {Shape{6, 4, 4, 2, 1, 4, false}, Shape{5, 3, 4, 2, 1, 7, true}, Shape{3, 2, 3, 1, 0, 5, true}}) {
+    gan::TransposedConv2d ours(
+        torch::nn::ConvTranspose2dOptions(s.in, s.out, s.kernel).stride(s.stride).padding(s.padding).bias(s.bias));
+    const auto x = torch::randn({3, s.in, s.side, s.side}, torch::requires_grad());
+    const auto theirs = torch::nn::functional::conv_transpose2d(
+        x, ours->weight, torch::nn::functional::ConvTranspose2dFuncOptions().bias(ours->bias).stride(s.stride).padding(s.padding));
+    const auto out = ours->forward(x);
+    REQUIRE(out.sizes() == theirs.sizes());
+    CHECK(torch::allclose(out, theirs, 1e-4, 1e-5));
+
+    const auto upstream = torch::randn_like(out);  // gradients of sum(upstream * out) both ways
+    std::vector<torch::Tensor> inputs{x, ours->weight};
+    if (s.bias) inputs.push_back(ours->bias);
+    const auto expected = torch::autograd::grad({(theirs * upstream).sum()}, inputs);
+    const auto got = torch::autograd::grad({(out * upstream).sum()}, inputs);
+    for (size_t k = 0; k < inputs.size(); ++k) {
+      INFO("gradient " << k << " for " << s.in << "->" << s.out << " at " << s.side);
+      CHECK(torch::allclose(got[k], expected[k], 1e-4, 1e-4));
+    }
+  }
+  CHECK_THROWS_WITH(gan::TransposedConv2d(torch::nn::ConvTranspose2dOptions(2, 2, 4).stride(2).output_padding(1)),
+                    Catch::Contains("without dilation, groups or output padding"));
+}
+
 TEST_CASE("gan: spectral normalisation brings the largest singular value to one", "[gan]") {
   torch::manual_seed(3);
   gan::SNConv2d conv(torch::nn::Conv2dOptions(4, 6, 3), true);
