@@ -27,7 +27,7 @@ class GanStep final : public facet::Step {
              ParamSpec::integer("width", 32, "channels at full scale, doubled at each halving (DCGAN: 64; 32 trains 2.5x faster here)").range(1, 1024),
              ParamSpec::integer("embedding", 32, "condition maps joined to the discriminator after its first layer").range(1, 1024),
              ParamSpec::flag("spectral_norm", true, "spectral normalisation of the discriminator (false: batch norm, as DCGAN)"),
-             ParamSpec::integer("epochs", 10, "passes over the training images (about 50 s each at 32 px on 14K faces, 2 cores)").range(1, 100000),
+             ParamSpec::integer("epochs", 10, "passes over the training images (about 30 s each at 32 px on 14K faces, 2 cores)").range(1, 100000),
              ParamSpec::integer("batch_size", 64, "images per step").range(2, 65536),
              ParamSpec::real("lr", 2e-4, "Adam learning rate of both networks").range(0.0, 1.0),
              ParamSpec::real("beta1", 0.5, "Adam beta1 (DCGAN: 0.5)").range(0.0, 1.0),
