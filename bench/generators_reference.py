@@ -21,8 +21,8 @@ def rate(step):
     return 1.0 / statistics.median(times)
 
 
-class Draw(nn.Module):  # draw_model.cpp: read 6x6, write 8x8, 256-wide LSTMs, latent 32
-    def __init__(s, size, T, cond, C=3, rn=6, wn=8, enc=256, dec=256, lat=32):
+class Draw(nn.Module):  # draw_model.cpp: read 6x6, write 12x12, 256-wide LSTMs, latent 32
+    def __init__(s, size, T, cond, C=3, rn=6, wn=12, enc=256, dec=256, lat=32):
         super().__init__()
         s.size, s.T, s.C, s.rn, s.wn, s.enc, s.dec, s.lat = size, T, C, rn, wn, enc, dec, lat
         s.encoder = nn.LSTMCell(2 * C * rn * rn + dec, enc); s.decoder = nn.LSTMCell(lat + cond, dec)

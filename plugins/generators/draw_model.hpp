@@ -48,7 +48,7 @@ struct DrawOptions {
   TORCH_ARG(std::int64_t, glimpses) = 16;   ///< T
   TORCH_ARG(bool, attention) = true;        ///< false: read the whole image, write the whole canvas
   TORCH_ARG(std::int64_t, read_n) = 6;      ///< read grid N x N
-  TORCH_ARG(std::int64_t, write_n) = 8;     ///< write grid N x N
+  TORCH_ARG(std::int64_t, write_n) = 12;    ///< write grid N x N
   TORCH_ARG(std::int64_t, encoder) = 256;   ///< encoder LSTM width
   TORCH_ARG(std::int64_t, decoder) = 256;   ///< decoder LSTM width
   TORCH_ARG(std::int64_t, latent) = 32;     ///< z per glimpse
