@@ -14,7 +14,6 @@ namespace facet::generators {
 
 namespace {
 constexpr std::int64_t kSlice = 2048;  // rows read at a time
-constexpr std::int64_t kBaseFaces = 4096;  // training faces kept in the model, where requests start
 }  // namespace
 
 ParamSpec requests_spec() {
@@ -206,7 +205,7 @@ TrainingData::TrainingData(const Artifacts& inputs, const std::string& mode, std
   conditions.mode = mode;
   // The faces requests start from: training faces evenly spaced.
   const auto base_rows = train_rows.index_select(
-      0, torch::linspace(0, static_cast<double>(train_rows.numel() - 1), std::min(kBaseFaces, train_rows.numel()))
+      0, torch::linspace(0, static_cast<double>(train_rows.numel() - 1), std::min(kStartingFaces, train_rows.numel()))
              .round()
              .to(torch::kInt64));
   if (mode != "none") conditions.base_signs = signs.index_select(0, base_rows).to(torch::kInt8);

@@ -16,6 +16,9 @@
 
 namespace facet::generators {
 
+/// Training faces kept in a generator's model: requests start from them.
+constexpr std::int64_t kStartingFaces = 4096;
+
 /// The `requests` parameter: attribute requests, one comma-separated string each.
 ParamSpec requests_spec();
 /// The `per_request` parameter: faces drawn for each request.

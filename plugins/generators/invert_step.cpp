@@ -15,8 +15,6 @@ using facet::ParamSpec;
 namespace gen = facet::generators;
 namespace invert = facet::generators::invert;
 
-constexpr std::int64_t kStartFaces = 4096;  // training faces kept in the model to start from
-
 class InvertStep final : public facet::Step {
  public:
   facet::StepInfo info() const override {
@@ -70,7 +68,7 @@ class InvertStep final : public facet::Step {
     const auto rows = gen::split_rows(inputs, "train", n);
     const auto gaussians =
         invert::fit(net, classifier.attr_string("preprocessing"), options, images, gen::attribute_signs(attributes), rows,
-                    kStartFaces, ctx.seed(), ctx);
+                    gen::kStartingFaces, ctx.seed(), ctx);
     ctx.info("{} Gaussians over {} ({} wide) from {} training faces", gaussians.mean.size(0), options.layer(),
              gaussians.mean.size(1), rows.numel());
     return gen::finish(gen::invert_artifact(classifier, options, gaussians), conditions, params, ctx);

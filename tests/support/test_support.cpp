@@ -77,6 +77,15 @@ void write_text(const fs::path& file, const std::string& text) {
   std::ofstream(file) << text;
 }
 
+Artifact without_tensor(const Artifact& artifact, const std::string& name) {
+  Artifact out;
+  for (const auto& t : artifact.tensor_names()) {
+    if (t != name) out.set(t, artifact.get(t));
+  }
+  for (const auto& [key, value] : artifact.attrs()) out.set_attr(key, value);
+  return out;
+}
+
 fs::path source_path(const std::string& relative) { return fs::path(FACET_SOURCE_DIR) / relative; }
 
 fs::path pubfig_index_dir() {

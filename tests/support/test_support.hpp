@@ -41,6 +41,10 @@ CommandResult run_runner(const std::string& args, const fs::path& cwd);
 std::string read_text(const fs::path& file);
 void write_text(const fs::path& file, const std::string& text);
 
+/// A copy of `artifact` without its tensor `name`: a model as saved before
+/// that tensor existed.
+Artifact without_tensor(const Artifact& artifact, const std::string& name);
+
 /// Path of a file in the source tree.
 fs::path source_path(const std::string& relative);
 
