@@ -41,6 +41,8 @@ class DrawStep final : public facet::Step {
              ParamSpec::integer("batch_size", 64, "images per step").range(1, 65536),
              ParamSpec::real("lr", 1e-3, "Adam learning rate").range(0.0, 1.0),
              ParamSpec::real("clip", 10.0, "gradient norm clipping").range(0.0, 1e6),
+             ParamSpec::real("kl_weight", 1.0, "beta: weight of the KL term while training (above 1: less in the latents, "
+                                               "more left to the condition)").range(0.0, 1000.0),
              gen::requests_spec(),
              gen::per_request_spec()},
             gen::input_ports(),
@@ -68,7 +70,7 @@ class DrawStep final : public facet::Step {
     draw::Draw net(options);
     torch::optim::Adam optimizer(net->parameters(), torch::optim::AdamOptions(params.get_float("lr")));
     const std::int64_t epochs = params.get_int("epochs"), batch = params.get_int("batch_size");
-    const double clip = params.get_float("clip");
+    const double clip = params.get_float("clip"), kl_weight = params.get_float("kl_weight");
     std::mt19937_64 rng(ctx.seed());
 
     const bool gaussian = params.get_string("likelihood") == "gaussian";
@@ -93,22 +95,25 @@ class DrawStep final : public facet::Step {
       const auto order = data.shuffled_train_rows(rng);
       auto progress = ctx.progress(fmt::format("epoch {}/{}", epoch + 1, epochs), (order.numel() + batch - 1) / batch,
                                    "batches");
-      double total = 0;
+      double total = 0, total_kl = 0;
       for (std::int64_t begin = 0; begin < order.numel(); begin += batch) {
         const auto rows = order.slice(0, begin, std::min(order.numel(), begin + batch));
         optimizer.zero_grad();
         const auto [reconstruction, kl] = terms(rows);
-        const auto loss = nats(reconstruction.sum(), kl.sum(), static_cast<double>(rows.numel())) / static_cast<double>(rows.numel());
-        loss.backward();
+        const auto images = static_cast<double>(rows.numel());
+        const auto loss = nats(reconstruction.sum(), kl.sum(), images) / images;
+        const auto objective = kl_weight == 1.0 ? loss : loss + (kl_weight - 1.0) * kl.sum() / images;
+        objective.backward();
         if (clip > 0) torch::nn::utils::clip_grad_norm_(net->parameters(), clip);
         optimizer.step();
-        total += loss.item<double>() * static_cast<double>(rows.numel());
+        total += loss.item<double>() * images;
+        total_kl += kl.sum().item<double>();
         progress->note(fmt::format("-ELBO {:.1f} nats", loss.item<double>()));
         progress->advance();
       }
       progress.reset();
-      ctx.info("epoch {}/{}: training -ELBO {:.2f} nats per image", epoch + 1, epochs,
-               total / static_cast<double>(order.numel()));
+      ctx.info("epoch {}/{}: training -ELBO {:.2f} nats per image (KL {:.1f})", epoch + 1, epochs,
+               total / static_cast<double>(order.numel()), total_kl / static_cast<double>(order.numel()));
     }
 
     net->eval();
@@ -122,8 +127,10 @@ class DrawStep final : public facet::Step {
       }
       const auto images = static_cast<double>(data.test_rows.numel());
       const double test_nats = nats(reconstruction_sum, kl_sum, images).item<double>() / images;
+      const double test_kl = kl_sum.item<double>() / images;
       ctx.metric("test_negative_elbo_nats", test_nats);
-      ctx.info("test -ELBO {:.2f} nats per image ({} images)", test_nats, data.test_rows.numel());
+      ctx.metric("test_kl_nats", test_kl);
+      ctx.info("test -ELBO {:.2f} nats per image, KL {:.1f} of it ({} images)", test_nats, test_kl, data.test_rows.numel());
     }
 
     // DRAW's hallmark: the canvas glimpse by glimpse, for one face per request.

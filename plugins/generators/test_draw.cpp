@@ -222,3 +222,17 @@ TEST_CASE("draw step: trains, reports the test -ELBO and draws faces for each re
   CHECK(by_features.shape("condition.positive_mean") == std::vector<std::int64_t>{73, 6});
   CHECK(by_features.shape("condition.base_features") == std::vector<std::int64_t>{std::min<std::int64_t>(4096, split.get("train").numel()), 6});
 }
+
+TEST_CASE("draw step: a KL weight above one leaves less in the latents; the -ELBO it reports stays unweighted", "[draw]") {
+  const auto faces = test::run_step("synthfaces", {}, "{count: 96, size: 32, persons: 8}");
+  const auto split = test::run_step("split", {{"people", faces.at("attributes")}}).at("split");
+  const Artifacts inputs = {{"images", faces.at("images")}, {"attributes", faces.at("attributes")}, {"split", split}};
+  const std::string small = "{condition: attributes, glimpses: 3, encoder: 32, decoder: 32, latent: 8, epochs: 20, "
+                            "batch_size: 16, size: 16, per_request: 1, requests: ['Smiling'], kl_weight: ";
+  std::map<std::string, double> plain, weighted;
+  test::run_step("draw", inputs, small + "1}", 1, &plain);
+  test::run_step("draw", inputs, small + "20}", 1, &weighted);
+  CHECK(weighted.at("test_kl_nats") < 0.5 * plain.at("test_kl_nats"));
+  // The reported bound is the true one: a model squeezed through its latents explains the pixels less well.
+  CHECK(weighted.at("test_negative_elbo_nats") > plain.at("test_negative_elbo_nats"));
+}
