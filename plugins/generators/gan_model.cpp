@@ -183,14 +183,24 @@ Trainer::Trainer(Gan gan, const TrainingOptions& options)
       d_opt_(gan_->discriminator->parameters(), torch::optim::AdamOptions(options.lr()).betas({options.beta1(), 0.999})),
       g_opt_(gan_->generator->parameters(), torch::optim::AdamOptions(options.lr()).betas({options.beta1(), 0.999})) {}
 
-torch::Tensor Trainer::real_fake_loss(const torch::Tensor& d_real, const torch::Tensor& d_fake) const {
-  return F::binary_cross_entropy_with_logits(d_real, torch::full_like(d_real, options_.real_label())) +
-         F::binary_cross_entropy_with_logits(d_fake, torch::zeros_like(d_fake));
+Trainer::Verdicts Trainer::discriminate(const torch::Tensor& real, const torch::Tensor& fake, const torch::Tensor& condition) {
+  Verdicts v;
+  v.d_real = gan_->discriminator(real, condition);
+  v.d_fake = gan_->discriminator(fake, condition);
+  const auto fakes_loss = [](const torch::Tensor& d) { return F::binary_cross_entropy_with_logits(d, torch::zeros_like(d)); };
+  v.loss = F::binary_cross_entropy_with_logits(v.d_real, torch::full_like(v.d_real, options_.real_label()));
+  if (options_.mismatch() && condition.defined() && real.size(0) > 1) {
+    const auto d_wrong = gan_->discriminator(real, condition.roll(1, 0));  // each face with its neighbour's condition
+    v.loss = v.loss + 0.5 * (fakes_loss(v.d_fake) + fakes_loss(d_wrong));
+  } else {
+    v.loss = v.loss + fakes_loss(v.d_fake);
+  }
+  return v;
 }
 
 torch::Tensor Trainer::discriminator_loss(const torch::Tensor& real, const torch::Tensor& fake,
                                           const torch::Tensor& condition) {
-  return real_fake_loss(gan_->discriminator(real * 2 - 1, condition), gan_->discriminator(fake, condition));
+  return discriminate(real * 2 - 1, fake, condition).loss;
 }
 
 torch::Tensor Trainer::generator_loss(const torch::Tensor& fake, const torch::Tensor& condition) {
@@ -203,10 +213,8 @@ StepLosses Trainer::step(const torch::Tensor& real, const torch::Tensor& conditi
   const auto fake = gan_->generator(z, condition);
 
   d_opt_.zero_grad();
-  const auto d_real = gan_->discriminator(real * 2 - 1, condition);
-  const auto d_fake = gan_->discriminator(fake.detach(), condition);
-  const auto d_loss = real_fake_loss(d_real, d_fake);
-  d_loss.backward();
+  const auto verdicts = discriminate(real * 2 - 1, fake.detach(), condition);
+  verdicts.loss.backward();
   d_opt_.step();
 
   // The generator's update needs gradients through D, not for D's weights.
@@ -218,10 +226,10 @@ StepLosses Trainer::step(const torch::Tensor& real, const torch::Tensor& conditi
   for (auto& p : gan_->discriminator->parameters()) p.requires_grad_(true);
 
   StepLosses out;
-  out.discriminator = d_loss.item<double>();
+  out.discriminator = verdicts.loss.item<double>();
   out.generator = g_loss.item<double>();
-  out.real_score = torch::sigmoid(d_real).mean().item<double>();
-  out.fake_score = torch::sigmoid(d_fake).mean().item<double>();
+  out.real_score = torch::sigmoid(verdicts.d_real).mean().item<double>();
+  out.fake_score = torch::sigmoid(verdicts.d_fake).mean().item<double>();
   return out;
 }
 

@@ -101,6 +101,9 @@ struct TrainingOptions {
   TORCH_ARG(double, lr) = 2e-4;
   TORCH_ARG(double, beta1) = 0.5;
   TORCH_ARG(double, real_label) = 0.9;  ///< one-sided label smoothing: real targets, fakes stay 0
+  /// Matching-aware discriminator (Reed et al., 2016): real faces shown with
+  /// another face's condition are fakes too, so D checks the condition.
+  TORCH_ARG(bool, mismatch) = false;
 };
 
 struct StepLosses {
@@ -121,7 +124,11 @@ class Trainer {
   torch::optim::Adam& generator_optimizer() { return g_opt_; }
 
  private:
-  torch::Tensor real_fake_loss(const torch::Tensor& d_real, const torch::Tensor& d_fake) const;
+  struct Verdicts {
+    torch::Tensor loss, d_real, d_fake;
+  };
+  /// D's loss on real faces (images in [-1, 1]) and fakes under `condition`.
+  Verdicts discriminate(const torch::Tensor& real, const torch::Tensor& fake, const torch::Tensor& condition);
 
   Gan gan_;
   TrainingOptions options_;

@@ -32,6 +32,8 @@ class GanStep final : public facet::Step {
              ParamSpec::real("lr", 2e-4, "Adam learning rate of both networks").range(0.0, 1.0),
              ParamSpec::real("beta1", 0.5, "Adam beta1 (DCGAN: 0.5)").range(0.0, 1.0),
              ParamSpec::real("real_label", 0.9, "one-sided label smoothing: the real target (1 = none)").range(0.5, 1.0),
+             ParamSpec::flag("mismatch", false, "matching-aware discriminator: real faces with another face's condition "
+                                                "count as fakes (Reed et al. 2016)"),
              gen::requests_spec(),
              gen::per_request_spec()},
             gen::input_ports(),
@@ -57,7 +59,8 @@ class GanStep final : public facet::Step {
     gan::Trainer trainer(net, gan::TrainingOptions()
                                   .lr(params.get_float("lr"))
                                   .beta1(params.get_float("beta1"))
-                                  .real_label(params.get_float("real_label")));
+                                  .real_label(params.get_float("real_label"))
+                                  .mismatch(params.get_bool("mismatch")));
     const std::int64_t epochs = params.get_int("epochs"), batch = params.get_int("batch_size");
     if (data.train_rows.numel() < batch) {
       throw facet::Error(fmt::format("the training split has {} faces, fewer than one batch of {}: lower batch_size",

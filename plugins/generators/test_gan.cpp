@@ -115,6 +115,38 @@ TEST_CASE("gan: on a toy distribution the losses move the right way and the cond
   CHECK(last.fake_score < 0.8);
 }
 
+TEST_CASE("gan: a matching-aware discriminator counts real faces with another face's condition as fakes", "[gan]") {
+  torch::manual_seed(12);
+  gan::Gan net(gan::GanOptions().size(16).width(8).noise(8).condition(1).embedding(4));
+  gan::Trainer trainer(net, gan::TrainingOptions().lr(2e-3).mismatch(true));
+  net->train();
+  const auto [real, y] = toy_batch(64);
+  const auto fake = net->generator(torch::randn({64, 8}), y).detach();
+  {  // The loss is Reed et al.'s: real faces, then the mean of fakes and real faces with the next face's condition.
+    net->eval();  // spectral norm's power iteration holds still
+    torch::NoGradGuard no_grad;
+    namespace F = torch::nn::functional;
+    auto d = [&](const torch::Tensor& x, const torch::Tensor& c) { return net->discriminator(x * 2 - 1, c); };
+    auto bce = [](const torch::Tensor& logits, double target) {
+      return F::binary_cross_entropy_with_logits(logits, torch::full_like(logits, target)).item<double>();
+    };
+    const double expected = bce(d(real, y), 0.9) + 0.5 * (bce(net->discriminator(fake, y), 0) + bce(d(real, y.roll(1, 0)), 0));
+    CHECK(trainer.discriminator_loss(real, fake, y).item<double>() == Approx(expected).epsilon(1e-5));
+    net->train();
+  }
+  // Trained so, it tells a real face's own condition from the opposite one.
+  for (int k = 0; k < 200; ++k) {
+    auto [x, c] = toy_batch(32);
+    trainer.step(x, c);
+  }
+  net->eval();
+  torch::NoGradGuard no_grad;
+  const auto [x, c] = toy_batch(256);
+  const auto right = torch::sigmoid(net->discriminator(x * 2 - 1, c)).mean().item<double>();
+  const auto wrong = torch::sigmoid(net->discriminator(x * 2 - 1, -c)).mean().item<double>();
+  CHECK(right - wrong > 0.3);
+}
+
 TEST_CASE("gan step: trains and draws faces for each request; sample draws again from its model", "[gan]") {
   const auto faces = test::run_step("synthfaces", {}, "{count: 96, size: 16, persons: 8}");
   const auto split = test::run_step("split", {{"people", faces.at("attributes")}}).at("split");
