@@ -49,8 +49,9 @@ int main(int argc, char** argv) {
   const auto x = torch::rand({batch, 3, size, size});
   const auto c = torch::randn({batch, condition});
 
-  // DRAW as the draw step trains it: negative ELBO with the Gaussian pixel
-  // likelihood at the batch's fitted sigma, clipping at 10, Adam.
+  // DRAW as the draw step trains it: the Gaussian pixel likelihood at the
+  // batch's fitted sigma plus the KL terms at its default kl_weight of 4,
+  // clipping at 10, Adam.
   draw::Draw net(draw::DrawOptions().size(size).glimpses(glimpses).condition(condition));
   torch::optim::Adam adam(net->parameters(), torch::optim::AdamOptions(1e-3));
   const double pixels = static_cast<double>(x.numel());
@@ -58,15 +59,15 @@ int main(int argc, char** argv) {
     adam.zero_grad();
     const auto out = net->forward(x, c);
     auto loss = draw::fitted_gaussian_nll((torch::sigmoid(out.canvas) - x).pow(2).sum(), pixels);
-    for (const auto& kl : out.kl) loss = loss + kl.sum();
+    for (const auto& kl : out.kl) loss = loss + 4.0 * kl.sum();
     (loss / static_cast<double>(batch)).backward();
     torch::nn::utils::clip_grad_norm_(net->parameters(), 10.0);
     adam.step();
   });
 
-  // The GAN as the gan step trains it (its defaults: width 32, noise 64, spectral norm).
+  // The GAN as the gan step trains it (its defaults: width 32, noise 64, spectral norm, mismatch).
   gan::Gan gan_net(gan::GanOptions().size(size).width(32).condition(condition));
-  gan::Trainer trainer(gan_net, gan::TrainingOptions());
+  gan::Trainer trainer(gan_net, gan::TrainingOptions().mismatch(true));
   gan_net->train();
   const double gan_rate = steps_per_second(steps, [&] { trainer.step(x, c); });
 

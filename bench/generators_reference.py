@@ -68,7 +68,7 @@ def draw_step():
     squared = (torch.sigmoid(canvas) - x).pow(2).sum()  # draw::fitted_gaussian_nll
     variance = (squared.detach() / x.numel()).clamp_min(1e-6)
     nll = 0.5 * squared / variance + 0.5 * x.numel() * (variance.log() + math.log(2 * math.pi))
-    ((nll + sum(k.sum() for k in kls)) / x.size(0)).backward()
+    ((nll + 4.0 * sum(k.sum() for k in kls)) / x.size(0)).backward()  # the draw step's kl_weight
     nn.utils.clip_grad_norm_(draw.parameters(), 10.0)
     adam.step()
 
@@ -117,8 +117,10 @@ def gan_step():
     fake = g(torch.randn(batch, noise), c)
     d_opt.zero_grad()
     d_real, d_fake = d(x * 2 - 1, c), d(fake.detach(), c)
-    loss = F.binary_cross_entropy_with_logits(d_real, torch.full_like(d_real, 0.9)) + \
-        F.binary_cross_entropy_with_logits(d_fake, torch.zeros_like(d_fake))
+    d_wrong = d(x * 2 - 1, c.roll(1, 0))  # the step's matching-aware discriminator (mismatch: true)
+    loss = F.binary_cross_entropy_with_logits(d_real, torch.full_like(d_real, 0.9)) + 0.5 * (
+        F.binary_cross_entropy_with_logits(d_fake, torch.zeros_like(d_fake)) +
+        F.binary_cross_entropy_with_logits(d_wrong, torch.zeros_like(d_wrong)))
     loss.backward(); d_opt.step()
     for p in d.parameters(): p.requires_grad_(False)
     g_opt.zero_grad()

@@ -18,7 +18,7 @@ class DrawStep final : public facet::Step {
  public:
   facet::StepInfo info() const override {
     return {"draw",
-            "1.5",
+            "1.6",
             "DRAW recurrent VAE with Gaussian attention, its states initialised from fc7 features or attributes",
             "generator",
             {ParamSpec::choice("condition", "features", {"features", "attributes", "none"},
@@ -41,8 +41,8 @@ class DrawStep final : public facet::Step {
              ParamSpec::integer("batch_size", 64, "images per step").range(1, 65536),
              ParamSpec::real("lr", 1e-3, "Adam learning rate").range(0.0, 1.0),
              ParamSpec::real("clip", 10.0, "gradient norm clipping").range(0.0, 1e6),
-             ParamSpec::real("kl_weight", 1.0, "beta: weight of the KL term while training (above 1: less in the latents, "
-                                               "more left to the condition)").range(0.0, 1000.0),
+             ParamSpec::real("kl_weight", 4.0, "beta: weight of the KL terms while training (above 1: less in the latents, "
+                                               "more left to the condition; 1: the ELBO itself)").range(0.0, 1000.0),
              gen::requests_spec(),
              gen::per_request_spec()},
             gen::input_ports(),

@@ -16,7 +16,7 @@ class GanStep final : public facet::Step {
  public:
   facet::StepInfo info() const override {
     return {"gan",
-            "1.3",
+            "1.4",
             "Conditional DCGAN: attributes (or fc7 features) join the generator's noise and the discriminator's first layer",
             "generator",
             {ParamSpec::choice("condition", "attributes", {"attributes", "features", "none"},
@@ -32,7 +32,7 @@ class GanStep final : public facet::Step {
              ParamSpec::real("lr", 2e-4, "Adam learning rate of both networks").range(0.0, 1.0),
              ParamSpec::real("beta1", 0.5, "Adam beta1 (DCGAN: 0.5)").range(0.0, 1.0),
              ParamSpec::real("real_label", 0.9, "one-sided label smoothing: the real target (1 = none)").range(0.5, 1.0),
-             ParamSpec::flag("mismatch", false, "matching-aware discriminator: real faces with another face's condition "
+             ParamSpec::flag("mismatch", true, "matching-aware discriminator: real faces with another face's condition "
                                                 "count as fakes (Reed et al. 2016)"),
              gen::requests_spec(),
              gen::per_request_spec()},
