@@ -67,7 +67,7 @@ int main(int argc, char** argv) {
 
   // The GAN as the gan step trains it (its defaults: width 32, noise 64, spectral norm, mismatch).
   gan::Gan gan_net(gan::GanOptions().size(size).width(32).condition(condition));
-  gan::Trainer trainer(gan_net, gan::TrainingOptions().mismatch(true));
+  gan::Trainer trainer(gan_net, gan::TrainingOptions());
   gan_net->train();
   const double gan_rate = steps_per_second(steps, [&] { trainer.step(x, c); });
 

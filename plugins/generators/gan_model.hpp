@@ -103,7 +103,7 @@ struct TrainingOptions {
   TORCH_ARG(double, real_label) = 0.9;  ///< one-sided label smoothing: real targets, fakes stay 0
   /// Matching-aware discriminator (Reed et al., 2016): real faces shown with
   /// another face's condition are fakes too, so D checks the condition.
-  TORCH_ARG(bool, mismatch) = false;
+  TORCH_ARG(bool, mismatch) = true;
 };
 
 struct StepLosses {
