@@ -181,9 +181,7 @@ TEST_CASE("condition vectors: the training faces closest to a request, changed t
 }
 
 TEST_CASE("draw step: trains, reports the test -ELBO and draws faces for each request", "[draw]") {
-  const auto faces = test::run_step("synthfaces", {}, "{count: 96, size: 32, persons: 8}");
-  const auto split = test::run_step("split", {{"people", faces.at("attributes")}}).at("split");
-  Artifacts inputs = {{"images", faces.at("images")}, {"attributes", faces.at("attributes")}, {"split", split}};
+  Artifacts inputs = test::generator_inputs(32);
   const std::string small = "glimpses: 3, encoder: 16, decoder: 16, latent: 4, epochs: 1, size: 16, per_request: 2, "
                             "requests: ['Smiling', 'Black Hair, Eyeglasses']";
   const auto out = test::run_step("draw", inputs, "{condition: attributes, " + small + "}");
@@ -204,13 +202,13 @@ TEST_CASE("draw step: trains, reports the test -ELBO and draws faces for each re
                     Catch::Contains("request \"Blnd Hair\": unknown attribute 'Blnd Hair'; did you mean 'Blond Hair'?"));
   // Inputs every generator checks the same way (generator_io).
   const auto other = test::run_step("synthfaces", {}, "{count: 40, size: 32, persons: 8}");
-  CHECK_THROWS_WITH(test::run_step("draw", {{"images", faces.at("images")}, {"attributes", other.at("attributes")}},
+  CHECK_THROWS_WITH(test::run_step("draw", {{"images", inputs.at("images")}, {"attributes", other.at("attributes")}},
                                    "{condition: attributes, " + small + "}"),
                     Catch::Contains("images has 96 rows but attributes has 40"));
   Artifact no_training;
   no_training.set("train", torch::empty({0}, torch::kInt64));
   no_training.set("test", torch::arange(96, torch::kInt64));
-  CHECK_THROWS_WITH(test::run_step("draw", {{"images", faces.at("images")}, {"attributes", faces.at("attributes")},
+  CHECK_THROWS_WITH(test::run_step("draw", {{"images", inputs.at("images")}, {"attributes", inputs.at("attributes")},
                                             {"split", no_training}},
                                    "{condition: attributes, " + small + "}"),
                     Catch::Contains("the training split is empty"));
@@ -220,13 +218,11 @@ TEST_CASE("draw step: trains, reports the test -ELBO and draws faces for each re
   inputs["features"] = features;
   const auto by_features = test::run_step("draw", inputs, "{condition: features, " + small + "}").at("model");
   CHECK(by_features.shape("condition.positive_mean") == std::vector<std::int64_t>{73, 6});
-  CHECK(by_features.shape("condition.base_features") == std::vector<std::int64_t>{std::min<std::int64_t>(4096, split.get("train").numel()), 6});
+  CHECK(by_features.shape("condition.base_features") == std::vector<std::int64_t>{std::min<std::int64_t>(4096, inputs.at("split").get("train").numel()), 6});
 }
 
 TEST_CASE("draw step: a KL weight above one leaves less in the latents; the -ELBO it reports stays unweighted", "[draw]") {
-  const auto faces = test::run_step("synthfaces", {}, "{count: 96, size: 32, persons: 8}");
-  const auto split = test::run_step("split", {{"people", faces.at("attributes")}}).at("split");
-  const Artifacts inputs = {{"images", faces.at("images")}, {"attributes", faces.at("attributes")}, {"split", split}};
+  const Artifacts inputs = test::generator_inputs(32);
   const std::string small = "{condition: attributes, glimpses: 3, encoder: 32, decoder: 32, latent: 8, epochs: 20, "
                             "batch_size: 16, size: 16, per_request: 1, requests: ['Smiling'], kl_weight: ";
   std::map<std::string, double> plain, weighted;

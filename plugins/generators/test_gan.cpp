@@ -148,9 +148,7 @@ TEST_CASE("gan: a matching-aware discriminator counts real faces with another fa
 }
 
 TEST_CASE("gan step: trains and draws faces for each request; sample draws again from its model", "[gan]") {
-  const auto faces = test::run_step("synthfaces", {}, "{count: 96, size: 16, persons: 8}");
-  const auto split = test::run_step("split", {{"people", faces.at("attributes")}}).at("split");
-  const Artifacts inputs = {{"images", faces.at("images")}, {"attributes", faces.at("attributes")}, {"split", split}};
+  const Artifacts inputs = test::generator_inputs(16);
   const std::string small = "size: 16, width: 8, noise: 8, epochs: 1, batch_size: 16, per_request: 3, "
                             "requests: ['Smiling', 'Black Hair, Eyeglasses']";
   const auto out = test::run_step("gan", inputs, "{" + small + "}");
@@ -170,5 +168,5 @@ TEST_CASE("gan step: trains and draws faces for each request; sample draws again
   CHECK(again.at("samples").attr_strings("requests") == std::vector<std::string>{"Bald, Goatee"});
   CHECK_THROWS_WITH(test::run_step("sample", {{"model", out.at("model")}}, "{requests: ['Bald, Blnd Hair']}"),
                     Catch::Contains("did you mean 'Blond Hair'?"));
-  CHECK_THROWS_WITH(test::run_step("sample", {{"model", split}}), Catch::Contains("is not a generator's model"));
+  CHECK_THROWS_WITH(test::run_step("sample", {{"model", inputs.at("split")}}), Catch::Contains("is not a generator's model"));
 }

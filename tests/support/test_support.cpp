@@ -86,6 +86,12 @@ Artifact without_tensor(const Artifact& artifact, const std::string& name) {
   return out;
 }
 
+Artifacts generator_inputs(std::int64_t size) {
+  const auto faces = run_step("synthfaces", {}, "{count: 96, size: " + std::to_string(size) + ", persons: 8}");
+  const auto split = run_step("split", {{"people", faces.at("attributes")}}).at("split");
+  return {{"images", faces.at("images")}, {"attributes", faces.at("attributes")}, {"split", split}};
+}
+
 fs::path source_path(const std::string& relative) { return fs::path(FACET_SOURCE_DIR) / relative; }
 
 fs::path pubfig_index_dir() {

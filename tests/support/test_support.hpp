@@ -45,6 +45,10 @@ void write_text(const fs::path& file, const std::string& text);
 /// that tensor existed.
 Artifact without_tensor(const Artifact& artifact, const std::string& name);
 
+/// The inputs every generator step takes (`images`, `attributes`, `split`)
+/// for 96 synthetic faces of 8 persons at `size` pixels.
+Artifacts generator_inputs(std::int64_t size);
+
 /// Path of a file in the source tree.
 fs::path source_path(const std::string& relative);
 
