@@ -102,7 +102,7 @@ class DrawStep final : public facet::Step {
         const auto [reconstruction, kl] = terms(rows);
         const auto images = static_cast<double>(rows.numel());
         const auto loss = nats(reconstruction.sum(), kl.sum(), images) / images;
-        const auto objective = kl_weight == 1.0 ? loss : loss + (kl_weight - 1.0) * kl.sum() / images;
+        const auto objective = loss + (kl_weight - 1.0) * kl.sum() / images;  // the reported -ELBO stays unweighted
         objective.backward();
         if (clip > 0) torch::nn::utils::clip_grad_norm_(net->parameters(), clip);
         optimizer.step();
