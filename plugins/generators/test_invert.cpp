@@ -48,15 +48,15 @@ TEST_CASE("invert: a request's target weights each attribute by the precision it
 }
 
 TEST_CASE("invert step: Gaussians over the classifier layer, faces pulled towards a request's target", "[invert]") {
-  const auto faces = test::run_step("synthfaces", {}, "{count: 96, size: 32, persons: 8}");
-  const auto labels = test::run_step("binarize", {{"attributes", faces.at("attributes")}}, "{mode: grouped}").at("labels");
-  const auto split = test::run_step("split", {{"people", faces.at("attributes")}}).at("split");
+  Artifacts inputs = test::generator_inputs(32);
+  const auto& images = inputs.at("images");
+  const auto& split = inputs.at("split");
+  const auto labels = test::run_step("binarize", {{"attributes", inputs.at("attributes")}}, "{mode: grouped}").at("labels");
   const auto classifier =
-      test::run_step("vggface", {{"images", faces.at("images")}, {"labels", labels}, {"split", split}},
+      test::run_step("vggface", {{"images", images}, {"labels", labels}, {"split", split}},
                      "{input_size: 32, width: 0.0625, batch_norm: true, epochs: 1, batch_size: 16}")
           .at("model");
-  const Artifacts inputs = {{"images", faces.at("images")}, {"attributes", faces.at("attributes")}, {"split", split},
-                            {"classifier", classifier}};
+  inputs["classifier"] = classifier;
   const std::string small = "size: 16, iterations: 30, layer: conv2_1, per_request: 3, requests: ['Black Hair, Eyeglasses', 'Smiling']";
   const auto out = test::run_step("invert", inputs, "{" + small + "}");
   const auto& model = out.at("model");
@@ -70,18 +70,18 @@ TEST_CASE("invert step: Gaussians over the classifier layer, faces pulled toward
   auto net = vggface::load_attribute_net(classifier, "the classifier");
   const auto train = split.get("train");
   const auto black = pubfig::index_of("Black Hair");
-  const auto scores = faces.at("attributes").get("scores").index_select(0, train);
+  const auto scores = inputs.at("attributes").get("scores").index_select(0, train);
   const auto rows = train.index({scores.select(1, black) > 0});
   REQUIRE(rows.numel() >= 2);
   std::mt19937_64 rng(1);
   torch::NoGradGuard no_grad;
-  const auto x = vggface::preprocess(faces.at("images").get("images").index_select(0, rows), {"unit", 32, false}, rng);
+  const auto x = vggface::preprocess(images.get("images").index_select(0, rows), {"unit", 32, false}, rng);
   const auto activations = net->backbone->forward(x, "conv2_1").flatten(1);
   CHECK(torch::allclose(model.get("gaussians.mean")[black], activations.mean(0), 1e-4, 1e-5));
   CHECK(torch::allclose(model.get("gaussians.std")[black], activations.std(0, /*unbiased=*/false), 1e-3, 1e-4));
   CHECK(model.get("gaussians.count")[black].item<std::int64_t>() == rows.numel());
   const auto everyone = net->backbone->forward(
-      vggface::preprocess(faces.at("images").get("images").index_select(0, train), {"unit", 32, false}, rng), "conv2_1");
+      vggface::preprocess(images.get("images").index_select(0, train), {"unit", 32, false}, rng), "conv2_1");
   CHECK(torch::allclose(model.get("gaussians.spread"), everyone.flatten(1).std(0, false), 1e-3, 1e-4));
 
   // The optimised faces sit closer to their target than the start does.
