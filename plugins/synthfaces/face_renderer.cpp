@@ -134,14 +134,20 @@ void draw_hair_back(Canvas& cv, const Person& p, const Geometry& g) {
   }
 }
 
-void draw_ears(Canvas& cv, const FaceState& s, const Geometry& g, const Colour& skin) {
+void draw_ears(Canvas& cv, const Geometry& g, const Colour& skin) {
+  for (int side : {-1, 1}) cv.ellipse(kFaceX + side * (g.rx + 0.005), kEyeY + 0.05, 0.035, 0.06, scale(skin, 0.9));
+}
+
+/// Gold drops hanging over the jaw's edge, drawn after the face so that no
+/// face shape hides them; the dark rim keeps them apart from blond or gray
+/// hair, also in grayscale photos.
+void draw_earrings(Canvas& cv, const FaceState& s, const Geometry& g) {
+  if (!s.earrings) return;
   for (int side : {-1, 1}) {
-    const double x = kFaceX + side * (g.rx + 0.005);
-    cv.ellipse(x, kEyeY + 0.05, 0.035, 0.06, scale(skin, 0.9));
-    if (s.earrings) {
-      cv.ellipse(x, kEyeY + 0.13, 0.032, 0.032, {235, 195, 40});
-      cv.ellipse(x, kEyeY + 0.13, 0.012, 0.012, {255, 240, 160});
-    }
+    const double x = kFaceX + side * g.rx, y = kEyeY + 0.15;
+    cv.line(x, kEyeY + 0.09, x, y, {110, 80, 20}, 0.015);
+    cv.ellipse(x, y, 0.042, 0.042, {110, 80, 20});
+    cv.ellipse(x, y, 0.028, 0.028, {245, 205, 50});
   }
 }
 
@@ -172,10 +178,16 @@ void draw_eyes(Canvas& cv, const Person& p, const FaceState& s) {
 }
 
 void draw_mouth(Canvas& cv, const Person& p, const FaceState& s, const Colour& skin) {
-  const double bend = s.expression == Expression::Smile ? 0.045 : s.expression == Expression::Frown ? -0.04 : 0.0;
+  const bool smile = s.expression == Expression::Smile;
+  const double bend = smile ? 0.055 : s.expression == Expression::Frown ? -0.04 : 0.0;
   const Colour lips = s.lipstick ? Colour{205, 18, 45} : blend(skin, {150, 60, 60}, 0.5);
   const double lip_width = s.lipstick ? 0.035 : 0.02;
-  const double half = 0.1;
+  const double half = smile ? 0.12 : 0.1;  // a smile widens the mouth
+  if (smile) {  // and raises the cheeks: creases from the nose to the mouth's corners
+    for (int side : {-1, 1}) {
+      cv.line(kFaceX + side * 0.1, kMouthY - 0.12, kFaceX + side * (half + 0.035), kMouthY - bend - 0.005, scale(skin, 0.7), 0.018);
+    }
+  }
   if (s.mustache) {
     const Colour beard = scale(hair_colour(p.hair), 0.85);
     cv.polygon({{kFaceX - half - 0.01, kMouthY - 0.02 - bend}, {kFaceX, kMouthY - 0.065}, {kFaceX + half + 0.01, kMouthY - 0.02 - bend},
@@ -287,10 +299,11 @@ void render_face(const Person& p, const FaceState& s, cv::Mat& image) {
   const Geometry g = face_geometry(p.shape);
   const Colour skin = skin_colour(p.skin_tone);
   draw_hair_back(cv, p, g);
-  draw_ears(cv, s, g, skin);
+  draw_ears(cv, g, skin);
   cv.ellipse(kFaceX, kFaceY + g.ry + 0.08, 0.1, 0.1, scale(skin, 0.92));  // neck
   draw_face_shape(cv, p.shape, g, skin);
   draw_lower_face(cv, p, s, g, skin);
+  draw_earrings(cv, s, g);
   draw_eyes(cv, p, s);
   cv.line(kFaceX, kEyeY + 0.03, kFaceX - 0.02, kEyeY + 0.12, scale(skin, 0.75), 0.015);  // nose
   draw_mouth(cv, p, s, skin);

@@ -20,7 +20,7 @@ class SynthFaces final : public facet::Step {
  public:
   facet::StepInfo info() const override {
     return {"synthfaces",
-            "1.1",
+            "1.2",
             "Procedural anti-aliased faces of synthetic persons, labelled with PubFig's 73 attribute scores",
             "dataset",
             {ParamSpec::integer("count", 6000, "number of images").range(1, 10'000'000),
