@@ -53,7 +53,7 @@ int main(int argc, char** argv) {
   // batch's fitted sigma plus the KL terms at its default kl_weight of 4,
   // clipping at 10, Adam.
   draw::Draw net(draw::DrawOptions().size(size).glimpses(glimpses).condition(condition));
-  torch::optim::Adam adam(net->parameters(), torch::optim::AdamOptions(1e-3));
+  torch::optim::Adam adam(net->parameters(), torch::optim::AdamOptions(2e-3));
   const double pixels = static_cast<double>(x.numel());
   const double draw_rate = steps_per_second(steps, [&] {
     adam.zero_grad();

@@ -61,7 +61,7 @@ class Draw(nn.Module):  # draw_model.cpp: read 6x6, write 12x12, 256-wide LSTMs,
 
 
 draw = Draw(size, glimpses, cond)
-adam = torch.optim.Adam(draw.parameters(), lr=1e-3)
+adam = torch.optim.Adam(draw.parameters(), lr=2e-3)
 def draw_step():
     adam.zero_grad()
     canvas, kls = draw(x, c)
