@@ -143,11 +143,12 @@ void draw_ears(Canvas& cv, const Geometry& g, const Colour& skin) {
 /// hair, also in grayscale photos.
 void draw_earrings(Canvas& cv, const FaceState& s, const Geometry& g) {
   if (!s.earrings) return;
+  const Colour rim{110, 80, 20}, gold{245, 205, 50};
   for (int side : {-1, 1}) {
     const double x = kFaceX + side * g.rx, y = kEyeY + 0.15;
-    cv.line(x, kEyeY + 0.09, x, y, {110, 80, 20}, 0.015);
-    cv.ellipse(x, y, 0.042, 0.042, {110, 80, 20});
-    cv.ellipse(x, y, 0.028, 0.028, {245, 205, 50});
+    cv.line(x, kEyeY + 0.09, x, y, rim, 0.015);  // the hook
+    cv.ellipse(x, y, 0.042, 0.042, rim);
+    cv.ellipse(x, y, 0.028, 0.028, gold);
   }
 }
 
