@@ -18,7 +18,7 @@ class DrawStep final : public facet::Step {
  public:
   facet::StepInfo info() const override {
     return {"draw",
-            "1.7",
+            "1.8",
             "DRAW recurrent VAE with Gaussian attention, its states initialised from fc7 features or attributes",
             "generator",
             {ParamSpec::choice("condition", "features", {"features", "attributes", "none"},
@@ -43,6 +43,7 @@ class DrawStep final : public facet::Step {
              ParamSpec::real("clip", 10.0, "gradient norm clipping").range(0.0, 1e6),
              ParamSpec::real("kl_weight", 4.0, "beta: weight of the KL terms while training (above 1: less in the latents, "
                                                "more left to the condition; 1: the ELBO itself)").range(0.0, 1000.0),
+             gen::emphasis_spec(),
              gen::requests_spec(),
              gen::per_request_spec()},
             gen::input_ports(),
@@ -53,6 +54,7 @@ class DrawStep final : public facet::Step {
     const std::string mode = params.get_string("condition");
     const std::int64_t size = params.get_int("size");
     gen::TrainingData data(inputs, mode, size, ctx);
+    data.conditions.emphasis = params.get_float("emphasis");
     const auto requests = gen::parse_requests(params.get_string_list("requests"), data.conditions.attribute_names);  // before training
     const auto options = draw::DrawOptions()
                              .size(size)

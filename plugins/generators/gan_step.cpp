@@ -16,7 +16,7 @@ class GanStep final : public facet::Step {
  public:
   facet::StepInfo info() const override {
     return {"gan",
-            "1.4",
+            "1.5",
             "Conditional DCGAN: attributes (or fc7 features) join the generator's noise and the discriminator's first layer",
             "generator",
             {ParamSpec::choice("condition", "attributes", {"attributes", "features", "none"},
@@ -34,6 +34,7 @@ class GanStep final : public facet::Step {
              ParamSpec::real("real_label", 0.9, "one-sided label smoothing: the real target (1 = none)").range(0.5, 1.0),
              ParamSpec::flag("mismatch", true, "matching-aware discriminator: real faces with another face's condition "
                                                 "count as fakes (Reed et al. 2016)"),
+             gen::emphasis_spec(),
              gen::requests_spec(),
              gen::per_request_spec()},
             gen::input_ports(),
@@ -46,6 +47,7 @@ class GanStep final : public facet::Step {
       throw facet::Error(fmt::format("size {} is not a power of two: the GAN doubles 4x4 up to the image (try 16, 32, 64)", size));
     }
     gen::TrainingData data(inputs, params.get_string("condition"), size, ctx);
+    data.conditions.emphasis = params.get_float("emphasis");
     gen::parse_requests(params.get_string_list("requests"), data.conditions.attribute_names);  // fail before training
     torch::manual_seed(static_cast<std::uint64_t>(ctx.seed() & 0x7fffffffffffffffULL));
     gan::Gan net(gan::GanOptions()

@@ -23,6 +23,8 @@ constexpr std::int64_t kStartingFaces = 4096;
 ParamSpec requests_spec();
 /// The `per_request` parameter: faces drawn for each request.
 ParamSpec per_request_spec();
+/// The `emphasis` parameter of generators that turn requests into condition vectors (draw, gan).
+ParamSpec emphasis_spec();
 /// The outputs every generator declares.
 std::vector<PortSpec> output_ports();
 
@@ -50,6 +52,7 @@ struct ConditionModel {
   torch::Tensor negative_mean;  ///< features: [A, W], the same over those without it
   torch::Tensor base_features;  ///< features: [K, W] of K training faces
   torch::Tensor base_signs;     ///< [K, A] int8 attribute signs of the same faces
+  double emphasis = 0.0;        ///< extra moves along each requested attribute's direction (0 in models made before it)
 
   /// `count` condition vectors for a request (undefined when unconditioned),
   /// each from one of the K training faces that already have the most of the
@@ -57,7 +60,10 @@ struct ConditionModel {
   /// attributes and none of their exclusive siblings. attributes:
   /// those set to +1, the siblings to -1; features: a face moves by
   /// mean(with) - mean(without) for each requested attribute it lacks, and
-  /// back by that of each sibling it has.
+  /// back by that of each sibling it has. Then each requested attribute
+  /// moves `emphasis` times further along its direction: features, by
+  /// emphasis x (mean(with) - mean(without)); attributes, to 1 + 2 emphasis
+  /// (the move from -1 to +1, emphasis times more).
   torch::Tensor request(const std::vector<int>& attributes, std::int64_t count, std::mt19937_64& rng) const;
   std::int64_t width() const;
   void save(Artifact& model) const;

@@ -180,6 +180,35 @@ TEST_CASE("condition vectors: the training faces closest to a request, changed t
   CHECK(!m.request({0}, 4, rng).defined());
 }
 
+TEST_CASE("condition vectors: emphasis moves each requested attribute further along its direction", "[draw]") {
+  generators::ConditionModel m;
+  m.mode = "features";
+  m.attribute_names = {"Black Hair", "Blond Hair", "Eyeglasses"};
+  m.base_signs = torch::tensor({{1, -1, -1}}, torch::kInt8);  // one black-haired face without glasses
+  m.base_features = torch::tensor({{30.0f, 40.0f}});
+  m.positive_mean = torch::tensor({{1.0f, 0.0f}, {0.0f, 2.0f}, {5.0f, 5.0f}});
+  m.negative_mean = torch::tensor({{0.0f, 0.0f}, {0.0f, 0.0f}, {1.0f, 1.0f}});
+  m.emphasis = 0.5;
+  std::mt19937_64 rng(3);
+  // Black Hair, which the face has: half its direction [1, 0]. Eyeglasses,
+  // which it lacks: the whole direction [4, 4] and half of it again.
+  CHECK(torch::equal(m.request({0}, 2, rng), torch::tensor({{30.5f, 40.0f}, {30.5f, 40.0f}})));
+  CHECK(torch::equal(m.request({0, 2}, 1, rng), torch::tensor({{30.0f + 4.0f + 0.5f + 2.0f, 40.0f + 4.0f + 2.0f}})));
+  m.mode = "attributes";  // requested: 1 + 2 x 0.5; the rest as the face has them
+  CHECK(torch::equal(m.request({2}, 1, rng), torch::tensor({{1.0f, -1.0f, 2.0f}})));
+
+  // The model keeps it; models made before it draw without it.
+  facet::Artifact model;
+  m.save(model);
+  CHECK(generators::ConditionModel::load(model).emphasis == 0.5);
+  facet::Artifact older;
+  for (const auto& name : model.tensor_names()) older.set(name, model.get(name));
+  for (const auto& [name, value] : model.attrs()) {
+    if (name != "condition.emphasis") older.set_attr(name, value);
+  }
+  CHECK(generators::ConditionModel::load(older).emphasis == 0.0);
+}
+
 TEST_CASE("draw step: trains, reports the test -ELBO and draws faces for each request", "[draw]") {
   Artifacts inputs = test::generator_inputs(32);
   const std::string small = "glimpses: 3, encoder: 16, decoder: 16, latent: 4, epochs: 1, size: 16, per_request: 2, "
