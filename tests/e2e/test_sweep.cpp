@@ -43,3 +43,18 @@ TEST_CASE("runner sweep: a bad variant stops the sweep before anything runs", "[
   CHECK_THAT(t.output, Catch::Contains("typo.yaml:3:1: error: unknown sweep key 'colect'; did you mean 'collect'?") &&
                            Catch::Contains("pipeline nowhere.yaml does not exist"));
 }
+
+TEST_CASE("runner sweep: every sweep in experiments/ plans every variant", "[runner][sweep]") {
+  const auto dir = test::temp_dir("e2e-sweep-shipped");
+  int sweeps = 0;
+  for (const auto& entry : fs::directory_iterator(test::source_path("experiments"))) {
+    if (entry.path().extension() != ".yaml") continue;
+    ++sweeps;
+    const auto r = test::run_runner("sweep " + entry.path().string() + " --dry-run", dir);
+    INFO(entry.path() << "\n" << r.output);
+    CHECK(r.status == 0);
+    CHECK_THAT(r.output, Catch::Contains("variant 1: ") && Catch::Contains("pipeline baseline"));
+  }
+  CHECK(sweeps >= 3);
+  CHECK_FALSE(fs::exists(dir / "runs"));
+}
