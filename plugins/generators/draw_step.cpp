@@ -1,5 +1,5 @@
-// draw: trains DRAW on a dataset's faces, conditioned on the classifier's fc7
-// features (the DeepFace seed's proposal) or on the attribute vector, and
+// draw: trains DRAW on a dataset's faces, conditioned on the attribute vector
+// or on the classifier's fc7 features (the DeepFace seed's proposal), and
 // draws faces for attribute requests.
 #include <facet/plugin.hpp>
 
@@ -18,12 +18,13 @@ class DrawStep final : public facet::Step {
  public:
   facet::StepInfo info() const override {
     return {"draw",
-            "1.8",
-            "DRAW recurrent VAE with Gaussian attention, its states initialised from fc7 features or attributes",
+            "1.9",
+            "DRAW recurrent VAE with Gaussian attention, its states initialised from attributes or fc7 features",
             "generator",
-            {ParamSpec::choice("condition", "features", {"features", "attributes", "none"},
-                               "features: the image's fc7 (training) / a target fc7 from per-attribute Gaussians "
-                               "(generation); attributes: the +1/-1 attribute vector; none: unconditioned"),
+            {ParamSpec::choice("condition", "attributes", {"attributes", "features", "none"},
+                               "attributes: the +1/-1 attribute vector; features: the image's fc7 (training) / a target "
+                               "fc7 from per-attribute Gaussians (generation), as the DeepFace seed proposes; none: "
+                               "unconditioned"),
              ParamSpec::choice("likelihood", "gaussian", {"gaussian", "bernoulli"},
                                "pixel likelihood: gaussian (colour; one standard deviation fitted to the errors) or "
                                "bernoulli (binary images, as the DRAW paper's MNIST)"),
