@@ -1,7 +1,7 @@
 // Training steps per second of DRAW and of the conditional GAN at the
 // baseline's settings, and peak RSS. bench/generators_vs_pytorch.sh runs it
 // beside the same models in PyTorch (bench/generators_reference.py).
-//   build/bin/bench_generators [--size 32] [--batch 64] [--threads 2] [--steps 10] [--glimpses 12] [--condition 512]
+//   build/bin/bench_generators [--size 32] [--batch 64] [--threads 2] [--steps 10] [--glimpses 12] [--condition 73]
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -33,7 +33,7 @@ double steps_per_second(std::int64_t steps, F&& step) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::int64_t size = 32, batch = 64, threads = 2, steps = 10, glimpses = 12, condition = 512;
+  std::int64_t size = 32, batch = 64, threads = 2, steps = 10, glimpses = 12, condition = 73;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
     const auto value = std::stoll(argv[i + 1]);

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 
 args = dict(zip(sys.argv[1::2], sys.argv[2::2]))
 size = int(args.get("--size", 32)); batch = int(args.get("--batch", 64)); threads = int(args.get("--threads", 2))
-steps = int(args.get("--steps", 10)); glimpses = int(args.get("--glimpses", 12)); cond = int(args.get("--condition", 512))
+steps = int(args.get("--steps", 10)); glimpses = int(args.get("--glimpses", 12)); cond = int(args.get("--condition", 73))
 torch.set_num_threads(threads); torch.manual_seed(0)
 x = torch.rand(batch, 3, size, size); c = torch.randn(batch, cond)
 

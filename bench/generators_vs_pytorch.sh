@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # DRAW and conditional-GAN training steps per second, C++ (LibTorch) beside
 # PyTorch for Python on the same LibTorch 1.13.1: same models, batch and
-# threads, at the baseline's settings (32 px, 12 glimpses, fc7 condition).
+# threads, at the baseline's settings (32 px, 12 glimpses, the 73 attributes as
+# the condition; --condition 512 for fc7 at the baseline's width).
 #   bench/generators_vs_pytorch.sh [build-dir] [-- bench flags, e.g. --size 32 --batch 64 --glimpses 12]
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
