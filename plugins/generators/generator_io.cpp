@@ -117,13 +117,14 @@ torch::Tensor ConditionModel::request(const std::vector<int>& attributes, std::i
   // excluded sibling (Blond Hair, when Black Hair is asked for) moves back
   // by that sibling's difference.
   auto c = base_features.index_select(0, rows).clone();
-  auto shift = [&](std::int64_t a, const torch::Tensor& faces, double direction) {
-    c += direction * faces.to(torch::kFloat32).unsqueeze(1) * (positive_mean[a] - negative_mean[a]).unsqueeze(0);
+  auto direction = [&](std::int64_t a) { return (positive_mean[a] - negative_mean[a]).unsqueeze(0); };  // [1, W]
+  auto shift = [&](std::int64_t a, const torch::Tensor& faces, double sign) {
+    c += sign * faces.to(torch::kFloat32).unsqueeze(1) * direction(a);
   };
   for (int a : attributes) {
     shift(a, signs.select(1, a) <= 0, 1.0);
     for (auto sibling : exclusive_siblings(a, attribute_names)) shift(sibling, signs.select(1, sibling) > 0, -1.0);
-    c += emphasis * (positive_mean[a] - negative_mean[a]).unsqueeze(0);
+    c += emphasis * direction(a);
   }
   return c;
 }
