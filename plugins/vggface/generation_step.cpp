@@ -7,6 +7,8 @@
 #include <random>
 #include <set>
 
+#include <fmt/ranges.h>
+
 #include <facet/plugin.hpp>
 #include <facet/pubfig.hpp>
 
@@ -25,7 +27,7 @@ class EvaluateGeneration final : public facet::Step {
  public:
   facet::StepInfo info() const override {
     return {"evaluate_generation",
-            "1.1",
+            "1.2",
             "Judges generated faces with the attribute classifier: requested-attribute accuracy, Frechet distance, diversity",
             "evaluation",
             {ParamSpec::choice("subset", "test", {"train", "val", "test", "all"}, "real faces to compare with"),
@@ -101,6 +103,19 @@ class EvaluateGeneration final : public facet::Step {
         ceiling[a] = classes.select(1, hc.head).eq(hc.cls).to(torch::kFloat64).mean().item<double>();
       }
     }
+    // A requested attribute the classifier misses in most real faces that
+    // have it tells nothing about the generator: say so rather than average it in silently.
+    std::vector<std::string> blind;
+    for (size_t a = 0; a < names.size(); ++a) {
+      if (ceiling[a] >= 0 && ceiling[a] < kBlindCeiling) blind.push_back(names[a]);
+    }
+    if (inputs.count("attributes") != 0) ctx.metric("blind_requested", static_cast<double>(blind.size()));
+    if (!blind.empty()) {
+      ctx.warn("the classifier finds {} in under half of the real {}-px faces that have them, so its figures for them say "
+               "little about the generator; judge with a classifier whose heads for them learned (see its training "
+               "log: heads that fell back to their majority class are listed there)",
+               fmt::join(blind, ", "), size);
+    }
     Means all, rendered_only;
     std::string table = "| requested attribute | faces | classifier finds it | in real faces with it |\n|---|---:|---:|---:|\n";
     for (size_t a = 0; a < names.size(); ++a) {
@@ -151,6 +166,10 @@ class EvaluateGeneration final : public facet::Step {
     md += fmt::format("| Frechet distance (fc7), generated | {:.2f} |\n| Frechet distance, the mean real face | {:.2f} |\n"
                       "| Frechet distance, uniform noise | {:.2f} |\n| diversity (mean pairwise fc7 distance per request) | {:.3f} |\n\n",
                       fd, fd_mean, fd_noise, diversity);
+    if (!blind.empty()) {
+      table += fmt::format("\nThe classifier misses {} in most real faces that have them: those rows say little about "
+                           "the generator.\n", fmt::join(blind, ", "));
+    }
     ctx.save_file("generation.md", md + table);
 
     Artifact report;
@@ -162,6 +181,7 @@ class EvaluateGeneration final : public facet::Step {
 
  private:
   static constexpr std::int64_t kCeilingFaces = 200;  // real faces judged per requested attribute
+  static constexpr double kBlindCeiling = 0.5;        // a ceiling below this: the classifier cannot judge the attribute
 
   /// Mean requested-attribute accuracy and, where known, the real-face ceiling.
   struct Means {

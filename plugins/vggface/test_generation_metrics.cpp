@@ -54,7 +54,8 @@ TEST_CASE("evaluate_generation: real faces with an attribute, given as generated
   REQUIRE(with.numel() >= 2);
   REQUIRE(without.numel() >= 2);
   // "Generated" faces for the request "Eyeglasses".
-  const auto evaluate = [&](const torch::Tensor& rows, std::map<std::string, double>& metrics) {
+  const auto evaluate = [&](const torch::Tensor& rows, std::map<std::string, double>& metrics,
+                            const Artifact& attributes) {
     Artifact samples;
     samples.set("images", faces.at("images").get("images").index_select(0, rows));
     samples.set("request", torch::zeros({rows.numel()}, torch::kInt64));
@@ -64,13 +65,13 @@ TEST_CASE("evaluate_generation: real faces with an attribute, given as generated
     samples.set_attr("requests", std::vector<std::string>{"Eyeglasses"});
     samples.set_attr("attribute_names", names);
     const facet::Artifacts inputs = {{"samples", samples}, {"classifier", classifier}, {"images", faces.at("images")},
-                                     {"split", split}, {"attributes", faces.at("attributes")}};
+                                     {"split", split}, {"attributes", attributes}};
     return facet::test::run_step("evaluate_generation", inputs, "{}", 1, &metrics);
   };
   // The test faces that wear them, evenly spaced as the ceiling picks them
   // (here: all of them), score exactly the ceiling.
   std::map<std::string, double> metrics;
-  const auto out = evaluate(with, metrics);
+  const auto out = evaluate(with, metrics, faces.at("attributes"));
   const auto hits = out.at("report").get("hits")[glasses].item<std::int64_t>();
   const double found = static_cast<double>(hits) / static_cast<double>(with.numel());
   CHECK(found >= 0.6);  // the classifier sees glasses, so a wrong choice of real faces would show
@@ -83,7 +84,21 @@ TEST_CASE("evaluate_generation: real faces with an attribute, given as generated
   // Faces without eyewear score low, and the ceiling, judged on real faces
   // with glasses, does not move.
   std::map<std::string, double> without_metrics;
-  evaluate(without, without_metrics);
+  evaluate(without, without_metrics, faces.at("attributes"));
   CHECK(without_metrics.at("requested_accuracy") < found - 0.4);
   CHECK(without_metrics.at("real_requested_accuracy") == Approx(found));
+  CHECK(metrics.at("blind_requested") == 0);
+  // Labels that put the glasses on the faces without them: the classifier
+  // misses "Eyeglasses" in the real faces said to have it, and the report says
+  // it cannot judge that attribute.
+  auto swapped = faces.at("attributes");
+  swapped.set("scores", swapped.get("scores").clone());
+  swapped.get("scores").select(1, glasses).neg_();
+  std::map<std::string, double> blind_metrics;
+  const auto blind = evaluate(with, blind_metrics, swapped);
+  CHECK(blind_metrics.at("real_requested_accuracy") < 0.5);
+  CHECK(blind_metrics.at("blind_requested") == 1);
+  const auto blind_md = blind.at("_files").get("generation.md").contiguous();
+  const std::string blind_text(static_cast<const char*>(blind_md.data_ptr()), static_cast<size_t>(blind_md.numel()));
+  CHECK(blind_text.find("The classifier misses Eyeglasses in most real faces") != std::string::npos);
 }
