@@ -43,7 +43,7 @@ TEST_CASE("evaluate_generation: real faces with an attribute, given as generated
   labels.set("labels", eyewear_labels);
   const auto classifier =
       facet::test::run_step("vggface", {{"images", faces.at("images")}, {"labels", labels}, {"split", split}},
-                            "{input_size: 32, width: 0.0625, batch_norm: true, epochs: 10, batch_size: 16, optimizer: "
+                            "{input_size: 32, width: 0.0625, batch_norm: true, epochs: 20, batch_size: 16, optimizer: "
                             "adam, lr: 0.002, majority_fallback: false}")
           .at("model");
   const auto names = faces.at("attributes").attr_strings("attribute_names");

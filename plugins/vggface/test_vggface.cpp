@@ -63,6 +63,41 @@ TEST_CASE("vggface: frozen layers keep their weights and batch statistics", "[vg
   CHECK_THROWS_WITH(net->set_trainable_from("conv9_1"), Catch::Contains("names no layer"));
 }
 
+TEST_CASE("vggface: fc6 and fc7 batch norm is frozen with its layer and saved; older models load without it", "[vggface]") {
+  torch::manual_seed(2);
+  VggFace net(VggFaceOptions().input_size(32).width(0.0625).batch_norm(true).fc_batch_norm(true).dropout(0.0));
+  net->train();
+  // In training, fc6's pre-activations are standardised over the batch, so
+  // about half of its units fire whatever the input's scale.
+  const auto fc6 = net->forward(torch::randn({64, 3, 32, 32}) * 1000.0, "fc6");
+  CHECK(fc6.gt(0).to(torch::kFloat64).mean().item<double>() == Approx(0.5).margin(0.1));
+  net->set_trainable_from("fc7");
+  net->train();
+  const auto before = net->named_buffers();
+  const auto fc6_mean = before["fc6_bn.running_mean"].clone(), fc7_mean = before["fc7_bn.running_mean"].clone();
+  net->forward(torch::randn({16, 3, 32, 32}), "fc7");
+  const auto after = net->named_buffers();
+  CHECK(torch::equal(after["fc6_bn.running_mean"], fc6_mean));  // frozen below fc7
+  CHECK_FALSE(torch::equal(after["fc7_bn.running_mean"], fc7_mean));
+  CHECK_FALSE(net->named_parameters()["fc6_bn.weight"].requires_grad());
+  CHECK(net->named_parameters()["fc7_bn.weight"].requires_grad());
+
+  facet::Artifact saved;
+  net->options().save(saved);
+  CHECK(VggFaceOptions::load(saved).fc_batch_norm());
+  facet::Artifact older;  // what vggface 1.1 saved: batch norm after the convolutions only, no fc_batch_norm
+  older.set_attr("architecture", std::string("vggface"));
+  older.set_attr("input_size", std::int64_t{32});
+  older.set_attr("width", 0.0625);
+  older.set_attr("batch_norm", std::int64_t{1});
+  older.set_attr("dropout", 0.0);
+  older.set_attr("identities", std::int64_t{0});
+  const auto loaded = VggFaceOptions::load(older);
+  CHECK(loaded.batch_norm());
+  CHECK_FALSE(loaded.fc_batch_norm());
+  CHECK(VggFace(loaded)->named_parameters().find("fc6_bn.weight") == nullptr);
+}
+
 TEST_CASE("vggface: unknown labels add no loss and no gradient", "[vggface]") {
   const std::vector<std::int64_t> classes{2, 3};
   auto logits = torch::randn({4, 5}, torch::requires_grad());

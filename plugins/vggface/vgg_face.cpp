@@ -27,6 +27,7 @@ void VggFaceOptions::save(facet::Artifact& a) const {
   a.set_attr("input_size", input_size());
   a.set_attr("width", width());
   a.set_attr("batch_norm", std::int64_t{batch_norm() ? 1 : 0});
+  a.set_attr("fc_batch_norm", std::int64_t{fc_batch_norm() ? 1 : 0});
   a.set_attr("dropout", dropout());
   a.set_attr("identities", identities());
 }
@@ -39,6 +40,7 @@ VggFaceOptions VggFaceOptions::load(const facet::Artifact& a) {
       .input_size(a.attr_int("input_size"))
       .width(a.attr_float("width"))
       .batch_norm(a.attr_int("batch_norm") != 0)
+      .fc_batch_norm(a.has_attr("fc_batch_norm") && a.attr_int("fc_batch_norm") != 0)  // absent in models of vggface 1.1
       .dropout(a.attr_float("dropout"))
       .identities(a.attr_int("identities"));
 }
@@ -82,6 +84,7 @@ VggFaceImpl::VggFaceImpl(const VggFaceOptions& options) : options_(options) {
     Layer layer;
     layer.name = name;
     layer.fc = register_module(name, torch::nn::Linear(fc_in, fc));
+    if (options.fc_batch_norm()) layer.fc_bn = register_module(std::string(name) + "_bn", torch::nn::BatchNorm1d(fc));
     layers_.push_back(std::move(layer));
     fc_in = fc;
   }
@@ -115,6 +118,7 @@ torch::Tensor VggFaceImpl::forward(torch::Tensor x, const std::string& layer) {
     }
     if (x.dim() > 2) x = x.flatten(1);
     x = l.fc->forward(x);
+    if (l.fc_bn) x = l.fc_bn->forward(x);
     if (l.name == "fc8") return x;  // identity logits: no ReLU
     x = torch::relu_(x);
     if (l.name == layer) return dropout_->forward(x);
@@ -139,6 +143,7 @@ void VggFaceImpl::set_trainable_from(const std::string& first_trainable) {
     if (l.conv) set(l.conv.ptr());
     if (l.bn) set(l.bn.ptr());
     if (l.fc) set(l.fc.ptr());
+    if (l.fc_bn) set(l.fc_bn.ptr());
   }
   if (!found) {
     throw facet::Error(fmt::format("vggface: trainable_from '{}' names no layer (layers: {}, or heads, all)",
@@ -150,7 +155,8 @@ void VggFaceImpl::set_trainable_from(const std::string& first_trainable) {
 void VggFaceImpl::train(bool on) {
   torch::nn::Module::train(on);
   for (auto& l : layers_) {
-    if (l.bn && l.frozen) l.bn->eval();  // frozen layers keep their batch statistics
+    if (l.frozen && l.bn) l.bn->eval();  // frozen layers keep their batch statistics
+    if (l.frozen && l.fc_bn) l.fc_bn->eval();
   }
 }
 

@@ -17,6 +17,9 @@ struct VggFaceOptions {
   TORCH_ARG(double, width) = 1.0;
   /// Batch normalisation after each convolution (not in VGG-Face; helps training from scratch).
   TORCH_ARG(bool, batch_norm) = false;
+  /// Batch normalisation after fc6 and fc7 too: trained from scratch without
+  /// it, most seeds leave conv5_3 largely silent and stall on shape attributes.
+  TORCH_ARG(bool, fc_batch_norm) = false;
   /// Dropout after fc6 and fc7.
   TORCH_ARG(double, dropout) = 0.5;
   /// Outputs of fc8 (2622 identities in VGG-Face); 0 leaves fc8 out.
@@ -62,6 +65,7 @@ class VggFaceImpl : public torch::nn::Module {
     torch::nn::Conv2d conv{nullptr};
     torch::nn::BatchNorm2d bn{nullptr};
     torch::nn::Linear fc{nullptr};
+    torch::nn::BatchNorm1d fc_bn{nullptr};
     bool pool_after = false;
     bool frozen = false;
   };

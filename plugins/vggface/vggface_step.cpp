@@ -33,7 +33,7 @@ class VggFaceStep final : public facet::Step {
             .range(32, 1024),
         ParamSpec::real("width", 1.0, "layer width multiplier (1.0: VGG-16's 64..512 channels, 4096-wide fc6/fc7)")
             .range(0.01, 4.0),
-        ParamSpec::flag("batch_norm", false, "batch normalisation after each convolution (not in VGG-Face)"),
+        ParamSpec::flag("batch_norm", false, "batch normalisation after each convolution, fc6 and fc7 (not in VGG-Face)"),
         ParamSpec::real("dropout", 0.5, "dropout after fc6, fc7 and shared layers").range(0.0, 0.95),
         ParamSpec::choice("trainable_from", "all", trainable_choices(),
                           "first trainable layer: every layer before it is frozen (no gradients, no weight decay, "
@@ -45,7 +45,7 @@ class VggFaceStep final : public facet::Step {
         ParamSpec::flag("augment", true, "random crops and horizontal flips while training")};
     for (auto& spec : vggface::TrainOptions::specs(defaults)) params.push_back(std::move(spec));
     return {"vggface",
-            "1.1",
+            "1.2",
             "Fine-tunes a VGG-Face CNN whose fc8 is replaced by per-attribute softmax heads",
             "classifier",
             params,
@@ -73,6 +73,7 @@ class VggFaceStep final : public facet::Step {
                                       .input_size(params.get_int("input_size"))
                                       .width(params.get_float("width"))
                                       .batch_norm(params.get_bool("batch_norm"))
+                                      .fc_batch_norm(params.get_bool("batch_norm"))
                                       .dropout(params.get_float("dropout"));
     const auto heads_options = vggface::AttributeHeadsOptions()
                                    .in_features(vggface::fc7_width(backbone_options))
