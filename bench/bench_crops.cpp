@@ -5,9 +5,9 @@
 //                                photo, in parallel on every core, nothing else
 #include <ATen/Parallel.h>
 #include <fmt/format.h>
+#include <torch/torch.h>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
-#include <torch/torch.h>
 
 #include <chrono>
 #include <filesystem>
@@ -57,7 +57,8 @@ int make(const fs::path& dir, int count) {
     for (int a = 0; a < facet::pubfig::kNumAttributes; ++a) attributes << fmt::format("\t{:.3f}", score(rng));
     attributes << '\n';
   }
-  std::ofstream(dir / "eval_urls.txt") << "# PubFig Dataset v1.2 - eval_urls.txt\n#\tperson\timagenum\turl\trect\tmd5sum\n";
+  std::ofstream(dir / "eval_urls.txt")
+      << "# PubFig Dataset v1.2 - eval_urls.txt\n#\tperson\timagenum\turl\trect\tmd5sum\n";
   return 0;
 }
 

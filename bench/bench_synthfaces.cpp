@@ -62,7 +62,8 @@ int main(int argc, char** argv) {
       ArtifactFileWriter writer(dir / "floor.h5");
       auto rows = writer.create_rows("images", "images", {count, 3, size, size}, torch::kUInt8);
       auto chunk = torch::randint(0, 255, {512, 3, size, size}, torch::kUInt8);
-      for (std::int64_t b = 0; b < count; b += 512) rows->append(chunk.slice(0, 0, std::min<std::int64_t>(512, count - b)));
+      for (std::int64_t b = 0; b < count; b += 512)
+        rows->append(chunk.slice(0, 0, std::min<std::int64_t>(512, count - b)));
       Artifact a;
       a.set("images", rows->finish());
       writer.write("images", a);

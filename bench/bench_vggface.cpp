@@ -37,10 +37,9 @@ int main(int argc, char** argv) {
   torch::manual_seed(0);
   const auto backbone = vggface::VggFaceOptions().input_size(size).width(width).batch_norm(true).dropout(0.5);
   const std::vector<std::int64_t> classes(static_cast<size_t>(heads), 2);
-  vggface::AttributeNet net(backbone, vggface::AttributeHeadsOptions()
-                                          .in_features(vggface::fc7_width(backbone))
-                                          .num_classes(classes)
-                                          .dropout(0.5));
+  vggface::AttributeNet net(
+      backbone,
+      vggface::AttributeHeadsOptions().in_features(vggface::fc7_width(backbone)).num_classes(classes).dropout(0.5));
   torch::optim::SGD sgd(net->parameters(), torch::optim::SGDOptions(0.01).momentum(0.9).weight_decay(5e-4));
   const auto x = torch::randn({batch, 3, size, size});
   const auto y = torch::randint(0, 2, {batch, heads}, torch::kInt64);

@@ -43,10 +43,12 @@ std::string path_fingerprint(const fs::path& path) {
 }
 }  // namespace
 
-std::string cache_key(const StepConfig& step, std::uint64_t seed, const std::map<std::string, std::string>& input_keys) {
+std::string cache_key(const StepConfig& step, std::uint64_t seed,
+                      const std::map<std::string, std::string>& input_keys) {
   std::string text = "facet-cache-key v1\n";
   text += fmt::format("step {}\nversion {}\nseed {}\n", step.step->info.name, step.step->info.version, seed);
-  for (const auto& [name, value] : step.params.values()) text += fmt::format("param {} {}\n", name, format_value(value));
+  for (const auto& [name, value] : step.params.values())
+    text += fmt::format("param {} {}\n", name, format_value(value));
   for (const auto& [port, key] : input_keys) text += fmt::format("input {} {}\n", port, key);
   for (const auto& spec : step.step->info.params) {
     if (spec.type == ParamType::Path) {
@@ -93,7 +95,8 @@ std::optional<CacheHit> Cache::lookup(const StepConfig& step, const std::string&
       }
       for (const auto& [name, value] : attrs) {
         if (name.rfind(kMetricPrefix, 0) == 0) {
-          if (const auto* d = std::get_if<double>(&value)) hit.metrics[name.substr(std::string(kMetricPrefix).size())] = *d;
+          if (const auto* d = std::get_if<double>(&value))
+            hit.metrics[name.substr(std::string(kMetricPrefix).size())] = *d;
         }
       }
       return hit;
@@ -105,8 +108,8 @@ std::optional<CacheHit> Cache::lookup(const StepConfig& step, const std::string&
   aside += ".damaged";
   std::error_code ec;
   fs::rename(path, aside, ec);
-  *problem = fmt::format("cache entry {} is damaged or foreign ({}); moved aside to {} and recomputing",
-                         path.string(), why, aside.filename().string());
+  *problem = fmt::format("cache entry {} is damaged or foreign ({}); moved aside to {} and recomputing", path.string(),
+                         why, aside.filename().string());
   return std::nullopt;
 }
 

@@ -14,8 +14,7 @@ namespace facet {
 /// Content hash of one step: step name, plugin version, resolved parameters,
 /// the keys of its inputs, its derived seed and the state of the files its
 /// path parameters name (SHA-256, hex).
-std::string cache_key(const StepConfig& step, std::uint64_t seed,
-                      const std::map<std::string, std::string>& input_keys);
+std::string cache_key(const StepConfig& step, std::uint64_t seed, const std::map<std::string, std::string>& input_keys);
 
 /// A step's outputs as found in the cache, with the metrics it reported.
 struct CacheHit {

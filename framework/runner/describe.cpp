@@ -61,7 +61,8 @@ std::string describe_step_markdown(const RegisteredStep& step) {
       out += "None.\n\n";
       return;
     }
-    for (const auto& port : list) out += fmt::format("- `{}`{}: {}\n", port.name, port.optional ? " (optional)" : "", port.doc);
+    for (const auto& port : list)
+      out += fmt::format("- `{}`{}: {}\n", port.name, port.optional ? " (optional)" : "", port.doc);
     out += "\n";
   };
   ports("Inputs", info.inputs);

@@ -22,7 +22,8 @@ int intra_op_threads(int requested) {
 }
 
 void write_bytes(const torch::Tensor& bytes, const fs::path& path) {
-  std::ofstream(path, std::ios::binary).write(static_cast<const char*>(bytes.data_ptr()), static_cast<std::streamsize>(bytes.numel()));
+  std::ofstream(path, std::ios::binary)
+      .write(static_cast<const char*>(bytes.data_ptr()), static_cast<std::streamsize>(bytes.numel()));
 }
 
 std::uint64_t derive_seed(std::uint64_t pipeline_seed, const std::string& step_id) {
@@ -42,7 +43,12 @@ class RunContext final : public Context {
  public:
   RunContext(const StepConfig& step, std::uint64_t seed, torch::Device device, int threads, fs::path run_dir,
              RunLog& log, ArtifactFileWriter& writer)
-      : step_(step), seed_(seed), device_(device), threads_(threads), run_dir_(std::move(run_dir)), log_(log),
+      : step_(step),
+        seed_(seed),
+        device_(device),
+        threads_(threads),
+        run_dir_(std::move(run_dir)),
+        log_(log),
         writer_(writer) {}
 
   const std::string& step_id() const override { return step_.id; }
@@ -62,7 +68,8 @@ class RunContext final : public Context {
       throw Error(fmt::format("step '{}': file name '{}' must be a plain name", step_.id, name));
     }
     files_.set(name, torch::from_blob(const_cast<char*>(bytes.data()), {static_cast<std::int64_t>(bytes.size())},
-                                      torch::kUInt8).clone());
+                                      torch::kUInt8)
+                         .clone());
   }
   const Artifact& files() const { return files_; }
   std::unique_ptr<RowWriter> create_rows(const std::string& output, const std::string& tensor,
@@ -108,9 +115,10 @@ std::string metrics_json(const Pipeline& p, const fs::path& run_dir, const std::
     auto it = records.find(id);
     if (it == records.end()) continue;
     const auto& r = it->second;
-    out += fmt::format("{}\n    {}: {{\"uses\": {}, \"status\": {}, \"seconds\": {:.3f}, \"cache_key\": {}, \"metrics\": {{",
-                       first ? "" : ",", json_quote(id), json_quote(p.find(id)->step->info.name), json_quote(r.status),
-                       r.seconds, json_quote(r.key));
+    out += fmt::format(
+        "{}\n    {}: {{\"uses\": {}, \"status\": {}, \"seconds\": {:.3f}, \"cache_key\": {}, \"metrics\": {{",
+        first ? "" : ",", json_quote(id), json_quote(p.find(id)->step->info.name), json_quote(r.status), r.seconds,
+        json_quote(r.key));
     bool first_metric = true;
     for (const auto& [name, value] : r.metrics) {
       out += fmt::format("{}{}: {}", first_metric ? "" : ", ", json_quote(name),
@@ -247,7 +255,8 @@ int execute(const Pipeline& p, const RunOptions& options, RunLog& log, RunSummar
   fs::create_directories(run_dir);
   log.open_file(run_dir / "run.log");
   { std::ofstream(run_dir / "pipeline.yaml") << resolved_yaml(p); }
-  log.write(LogLevel::Info, "", fmt::format("run folder {} ({} threads, device {})", run_dir.string(), threads, p.device));
+  log.write(LogLevel::Info, "",
+            fmt::format("run folder {} ({} threads, device {})", run_dir.string(), threads, p.device));
 
   const fs::path scratch = run_dir / ".scratch";  // --no-cache outputs, removed at the end
   std::map<std::string, Artifacts> results;
@@ -270,7 +279,8 @@ int execute(const Pipeline& p, const RunOptions& options, RunLog& log, RunSummar
           results[s.id] = std::move(hit->outputs);
           record.status = "cached";
           record.metrics = std::move(hit->metrics);
-          log.write(LogLevel::Info, s.id, fmt::format("cached ({})", cache.path_for(s.step->info.name, keys[s.id]).string()));
+          log.write(LogLevel::Info, s.id,
+                    fmt::format("cached ({})", cache.path_for(s.step->info.name, keys[s.id]).string()));
           export_files(results[s.id], run_dir / s.id);
           continue;
         }
@@ -278,8 +288,8 @@ int execute(const Pipeline& p, const RunOptions& options, RunLog& log, RunSummar
       }
       Artifacts inputs;
       for (const auto& [port, in] : s.inputs) inputs[port] = results.at(in.step).at(in.output);
-      const fs::path final_path = options.no_cache ? scratch / fmt::format("{}.h5", s.id)
-                                                   : cache.path_for(s.step->info.name, keys[s.id]);
+      const fs::path final_path =
+          options.no_cache ? scratch / fmt::format("{}.h5", s.id) : cache.path_for(s.step->info.name, keys[s.id]);
       log.write(LogLevel::Info, s.id, fmt::format("running {} {}", s.step->info.name, s.step->info.version));
       StepRun run{s, seeds[s.id], keys[s.id], device, threads, run_dir};
       results[s.id] = run_step(run, inputs, final_path, log, &record.metrics);
@@ -289,7 +299,8 @@ int execute(const Pipeline& p, const RunOptions& options, RunLog& log, RunSummar
       log.write(LogLevel::Info, s.id, fmt::format("done in {:.2f} s", record.seconds));
     } catch (const Cancelled&) {
       record.status = "interrupted";
-      log.write(LogLevel::Error, s.id, "interrupted; its partial outputs were discarded, the cache holds only complete steps");
+      log.write(LogLevel::Error, s.id,
+                "interrupted; its partial outputs were discarded, the cache holds only complete steps");
       outcome = "interrupted";
       code = kExitInterrupted;
       break;

@@ -1,8 +1,8 @@
 #pragma once
 
 #include <filesystem>
-#include <set>
 #include <map>
+#include <set>
 #include <string>
 
 #include <torch/types.h>
@@ -15,8 +15,8 @@ namespace facet {
 struct RunOptions {
   bool dry_run = false;
   bool no_cache = false;
-  std::string until;              ///< run only this step and what it needs
-  std::set<std::string> rerun;    ///< recompute these and every step downstream of them
+  std::string until;            ///< run only this step and what it needs
+  std::set<std::string> rerun;  ///< recompute these and every step downstream of them
   std::filesystem::path cache_dir = ".facet-cache";
   std::filesystem::path runs_dir = "runs";
   std::filesystem::path run_dir;  ///< when set, the run folder itself (sweeps); else runs_dir/<name>/<timestamp>

@@ -24,9 +24,11 @@ struct GeneratorStep {
 /// The generator steps a run completed, from its metrics.json.
 std::vector<GeneratorStep> generator_steps(const fs::path& run_dir, const PluginRegistry& registry) {
   const fs::path file = run_dir / "metrics.json";
-  if (!fs::is_directory(run_dir)) throw Error(fmt::format("--from {}: no such folder (a run folder, runs/NAME/TIMESTAMP)", run_dir.string()));
+  if (!fs::is_directory(run_dir))
+    throw Error(fmt::format("--from {}: no such folder (a run folder, runs/NAME/TIMESTAMP)", run_dir.string()));
   if (!fs::exists(file)) {
-    throw Error(fmt::format("--from {}: not a run folder (it has no metrics.json); pass a folder under runs/NAME/", run_dir.string()));
+    throw Error(fmt::format("--from {}: not a run folder (it has no metrics.json); pass a folder under runs/NAME/",
+                            run_dir.string()));
   }
   YAML::Node metrics;
   try {
@@ -68,17 +70,20 @@ GeneratorStep choose(const std::vector<GeneratorStep>& steps, const std::string&
 }  // namespace
 
 void generate(const GenerateOptions& o, const PluginRegistry& registry, RunLog& log) {
-  if (o.out.extension() != ".png") throw Error(fmt::format("--out {}: faces are written as PNG; name a .png file", o.out.string()));
+  if (o.out.extension() != ".png")
+    throw Error(fmt::format("--out {}: faces are written as PNG; name a .png file", o.out.string()));
   const fs::path out_dir = o.out.parent_path().empty() ? fs::path(".") : o.out.parent_path();
-  if (!fs::is_directory(out_dir)) throw Error(fmt::format("--out {}: folder {} does not exist", o.out.string(), out_dir.string()));
+  if (!fs::is_directory(out_dir))
+    throw Error(fmt::format("--out {}: folder {} does not exist", o.out.string(), out_dir.string()));
 
   const auto generator = choose(generator_steps(o.from, registry), o.step, o.from);
   const Cache cache(o.cache_dir);
   const fs::path file = cache.path_for(generator.uses, generator.key);
   if (!fs::exists(file)) {
-    throw Error(fmt::format("the model of step '{}' ({}) is not in the cache ({}): run `runner generate` where the "
-                            "pipeline ran, pass --cache-dir, or run `runner {}` again",
-                            generator.id, generator.uses, file.string(), (o.from / "pipeline.yaml").string()));
+    throw Error(
+        fmt::format("the model of step '{}' ({}) is not in the cache ({}): run `runner generate` where the "
+                    "pipeline ran, pass --cache-dir, or run `runner {}` again",
+                    generator.id, generator.uses, file.string(), (o.from / "pipeline.yaml").string()));
   }
   Artifacts outputs = read_artifact_file(file);
   const Artifact& model = outputs.at("model");
@@ -89,8 +94,8 @@ void generate(const GenerateOptions& o, const PluginRegistry& registry, RunLog& 
   const auto& sampler_name = model.attr_string("sampler");
   const RegisteredStep* sampler = registry.find(sampler_name);
   if (sampler == nullptr) {
-    throw Error(fmt::format("the model of step '{}' is drawn by step '{}', which no loaded plugin provides", generator.id,
-                            sampler_name));
+    throw Error(fmt::format("the model of step '{}' is drawn by step '{}', which no loaded plugin provides",
+                            generator.id, sampler_name));
   }
 
   YAML::Node with;
@@ -103,8 +108,9 @@ void generate(const GenerateOptions& o, const PluginRegistry& registry, RunLog& 
 
   const int threads = intra_op_threads(0);
   torch::set_num_threads(threads);
-  log.write(LogLevel::Info, "generate", fmt::format("{} faces for \"{}\" from step '{}' ({}) of {}", o.count, o.attributes,
-                                                    generator.id, generator.uses, o.from.string()));
+  log.write(LogLevel::Info, "generate",
+            fmt::format("{} faces for \"{}\" from step '{}' ({}) of {}", o.count, o.attributes, generator.id,
+                        generator.uses, o.from.string()));
   const fs::path scratch = out_dir / fmt::format(".facet-generate-{}.h5", ::getpid());
   StepRun run{config, o.seed, "generate", torch::kCPU, threads, out_dir};
   Artifacts samples;

@@ -12,11 +12,11 @@ namespace facet {
 /// `runner generate`: faces for one attribute request from the generator of
 /// a finished run, without training again.
 struct GenerateOptions {
-  std::filesystem::path from;       ///< the run folder (holds metrics.json)
-  std::string attributes;           ///< "Male, Eyeglasses, Smiling"
+  std::filesystem::path from;  ///< the run folder (holds metrics.json)
+  std::string attributes;      ///< "Male, Eyeglasses, Smiling"
   std::int64_t count = 16;
-  std::filesystem::path out;        ///< the PNG to write
-  std::string step;                 ///< the generator step's id, when the run has several
+  std::filesystem::path out;  ///< the PNG to write
+  std::string step;           ///< the generator step's id, when the run has several
   std::uint64_t seed = 1;
   std::filesystem::path cache_dir = ".facet-cache";
 };

@@ -3,9 +3,9 @@
 
 #include <iostream>
 
-#include <boost/program_options.hpp>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
+#include <boost/program_options.hpp>
 
 #include "describe.hpp"
 #include "executor.hpp"
@@ -104,27 +104,27 @@ int run_command(const std::string& command, const std::vector<std::string>& args
 int main(int argc, char** argv) {
   H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);  // HDF5 errors become facet::Error messages, not stack dumps
   po::options_description visible("options");
-  visible.add_options()
-      ("help,h", "show this help")
-      ("set", po::value<std::vector<std::string>>()->default_value({}, "")->composing(),
-       "override a pipeline value: --set steps.ID.with.PARAM=VALUE (repeatable)")
-      ("dry-run", "print the plan and which steps are cached; run nothing")
-      ("until", po::value<std::string>()->default_value(""), "run only this step and the steps it needs")
-      ("rerun", po::value<std::vector<std::string>>()->default_value({}, "")->composing(),
-       "recompute this step and every step downstream of it, even when cached (repeatable)")
-      ("no-cache", "neither read nor write the cache")
-      ("cache-dir", po::value<std::string>()->default_value(".facet-cache"), "where step outputs are cached")
-      ("runs-dir", po::value<std::string>()->default_value("runs"), "where run folders are created")
-      ("plugin-path", po::value<std::vector<std::string>>()->default_value({}, "")->composing(),
-       "a folder of plugins, searched before FACET_PLUGIN_PATH (repeatable)")
-      ("markdown", "describe: print Markdown (a plugin README body)")
-      ("from", po::value<std::string>(), "generate: the run folder whose generator draws the faces")
-      ("attributes", po::value<std::string>(), "generate: the attributes to draw, comma-separated")
-      ("count", po::value<int>()->default_value(16), "generate: how many faces")
-      ("out", po::value<std::string>(), "generate: the PNG to write")
-      ("step", po::value<std::string>()->default_value(""), "generate: the generator step's id, when the run has several")
-      ("seed", po::value<std::uint64_t>()->default_value(1), "generate: seed of the faces drawn")
-      ("verbose,v", "show debug messages");
+  visible.add_options()("help,h", "show this help")(
+      "set", po::value<std::vector<std::string>>()->default_value({}, "")->composing(),
+      "override a pipeline value: --set steps.ID.with.PARAM=VALUE (repeatable)")(
+      "dry-run", "print the plan and which steps are cached; run nothing")(
+      "until", po::value<std::string>()->default_value(""), "run only this step and the steps it needs")(
+      "rerun", po::value<std::vector<std::string>>()->default_value({}, "")->composing(),
+      "recompute this step and every step downstream of it, even when cached (repeatable)")(
+      "no-cache", "neither read nor write the cache")(
+      "cache-dir", po::value<std::string>()->default_value(".facet-cache"), "where step outputs are cached")(
+      "runs-dir", po::value<std::string>()->default_value("runs"), "where run folders are created")(
+      "plugin-path", po::value<std::vector<std::string>>()->default_value({}, "")->composing(),
+      "a folder of plugins, searched before FACET_PLUGIN_PATH (repeatable)")(
+      "markdown", "describe: print Markdown (a plugin README body)")(
+      "from", po::value<std::string>(), "generate: the run folder whose generator draws the faces")(
+      "attributes", po::value<std::string>(), "generate: the attributes to draw, comma-separated")(
+      "count", po::value<int>()->default_value(16), "generate: how many faces")("out", po::value<std::string>(),
+                                                                                "generate: the PNG to write")(
+      "step", po::value<std::string>()->default_value(""),
+      "generate: the generator step's id, when the run has several")(
+      "seed", po::value<std::uint64_t>()->default_value(1), "generate: seed of the faces drawn")("verbose,v",
+                                                                                                 "show debug messages");
   po::options_description hidden;
   hidden.add_options()("words", po::value<std::vector<std::string>>()->default_value({}, ""), "command and arguments");
   po::options_description all;
@@ -142,7 +142,8 @@ int main(int argc, char** argv) {
       return words.empty() && !vm.count("help") ? kExitBadInput : kExitOk;
     }
     std::string command = words.front();
-    if (command == "run" || command == "sweep" || command == "plugins" || command == "describe" || command == "generate") {
+    if (command == "run" || command == "sweep" || command == "plugins" || command == "describe" ||
+        command == "generate") {
       words.erase(words.begin());
     } else {
       command = "run";

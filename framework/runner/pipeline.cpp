@@ -18,8 +18,7 @@ namespace facet {
 namespace fs = std::filesystem;
 
 PipelineError::PipelineError(std::vector<std::string> messages)
-    : Error(messages.empty() ? std::string("invalid pipeline") : messages.front()),
-      messages_(std::move(messages)) {}
+    : Error(messages.empty() ? std::string("invalid pipeline") : messages.front()), messages_(std::move(messages)) {}
 
 const StepConfig* Pipeline::find(const std::string& id) const {
   for (const auto& s : steps) {
@@ -85,8 +84,8 @@ class Parser {
       if (!root) throw PipelineError({fmt::format("{}: error: the pipeline file is empty", file_.string())});
       return root;
     } catch (const YAML::Exception& e) {
-      throw PipelineError({fmt::format("{}:{}:{}: error: YAML syntax: {}", file_.string(), e.mark.line + 1,
-                                       e.mark.column + 1, e.msg)});
+      throw PipelineError(
+          {fmt::format("{}:{}:{}: error: YAML syntax: {}", file_.string(), e.mark.line + 1, e.mark.column + 1, e.msg)});
     }
   }
 
@@ -161,14 +160,15 @@ class Parser {
                        std::optional<std::int64_t> hi) {
     std::int64_t v = 0;
     if (!n.IsScalar() || !YAML::convert<std::int64_t>::decode(n, v)) {
-      fail(where(n, path), fmt::format("'{}' must be an integer, got '{}'", path, n.IsScalar() ? n.Scalar() : "a collection"));
+      fail(where(n, path),
+           fmt::format("'{}' must be an integer, got '{}'", path, n.IsScalar() ? n.Scalar() : "a collection"));
       return 0;
     }
     if ((lo && v < *lo) || (hi && v > *hi)) {
-      fail(where(n, path), fmt::format("'{}' must be {}, got {}", path,
-                                       hi ? fmt::format("between {} and {}", lo.value_or(0), *hi)
-                                          : fmt::format(">= {}", lo.value_or(0)),
-                                       v));
+      fail(where(n, path),
+           fmt::format(
+               "'{}' must be {}, got {}", path,
+               hi ? fmt::format("between {} and {}", lo.value_or(0), *hi) : fmt::format(">= {}", lo.value_or(0)), v));
     }
     return v;
   }
@@ -180,10 +180,11 @@ class Parser {
       fail(where(n, "device"), fmt::format("unknown device '{}' (expected cpu, cuda or cuda:N)", d));
     } else if (d != "cpu" && !torch::cuda::is_available()) {
       fail(where(n, "device"),
-           fmt::format("device '{}' asked for, but no CUDA GPU is available to this LibTorch{}; use device: cpu",
-                       d, torch::cuda::is_available() ? "" : " (CPU-only build or no GPU)"));
+           fmt::format("device '{}' asked for, but no CUDA GPU is available to this LibTorch{}; use device: cpu", d,
+                       torch::cuda::is_available() ? "" : " (CPU-only build or no GPU)"));
     } else if (d.size() > 5 && std::stoll(d.substr(5)) >= static_cast<long long>(torch::cuda::device_count())) {
-      fail(where(n, "device"), fmt::format("device '{}' does not exist: {} CUDA device(s)", d, torch::cuda::device_count()));
+      fail(where(n, "device"),
+           fmt::format("device '{}' does not exist: {} CUDA device(s)", d, torch::cuda::device_count()));
     }
     return d;
   }
@@ -215,7 +216,8 @@ class Parser {
 
   void parse_step(const YAML::Node& node, const std::string& path, StepConfig& cfg) {
     if (!node.IsMap()) {
-      fail(where(node, path), fmt::format("step '{}' must be a mapping with 'uses' (and optionally 'with', 'inputs')", cfg.id));
+      fail(where(node, path),
+           fmt::format("step '{}' must be a mapping with 'uses' (and optionally 'with', 'inputs')", cfg.id));
       return;
     }
     check_keys(node, path, kStepKeys, fmt::format("key in step '{}'", cfg.id));
@@ -227,9 +229,8 @@ class Parser {
     const auto name = scalar(uses, path + ".uses", "a step name");
     cfg.step = registry_->find(name);
     if (cfg.step == nullptr) {
-      fail(where(uses, path + ".uses"),
-           fmt::format("unknown step '{}'{} (known steps: {})", name, did_you_mean(name, registry_->names()),
-                       join(registry_->names())));
+      fail(where(uses, path + ".uses"), fmt::format("unknown step '{}'{} (known steps: {})", name,
+                                                    did_you_mean(name, registry_->names()), join(registry_->names())));
       return;
     }
     parse_params(node["with"], path + ".with", cfg);
@@ -269,13 +270,15 @@ class Parser {
                                     const StepConfig& cfg) {
     const auto expected = describe_type(spec) + (describe_range(spec).empty() ? "" : ", " + describe_range(spec));
     auto bad = [&](const std::string& got) {
-      fail(where(n, path), fmt::format("{}: parameter '{}' must be {}, got {}", step_label(cfg), spec.name,
-                                       expected, got));
+      fail(where(n, path),
+           fmt::format("{}: parameter '{}' must be {}, got {}", step_label(cfg), spec.name, expected, got));
       return std::nullopt;
     };
     const std::string shown = n.IsScalar() ? "'" + n.Scalar() + "'" : n.IsSequence() ? "a list" : "a mapping";
     auto in_range = [&](double v) { return (!spec.min || v >= *spec.min) && (!spec.max || v <= *spec.max); };
-    auto as_int = [&](const YAML::Node& s, std::int64_t& v) { return s.IsScalar() && YAML::convert<std::int64_t>::decode(s, v); };
+    auto as_int = [&](const YAML::Node& s, std::int64_t& v) {
+      return s.IsScalar() && YAML::convert<std::int64_t>::decode(s, v);
+    };
     auto as_float = [&](const YAML::Node& s, double& v) {
       return s.IsScalar() && YAML::convert<double>::decode(s, v) && std::isfinite(v);
     };
@@ -312,7 +315,8 @@ class Parser {
         std::vector<std::int64_t> list;
         for (const auto& item : n) {
           std::int64_t v = 0;
-          if (!as_int(item, v) || !in_range(static_cast<double>(v))) return bad(fmt::format("element {}", item.IsScalar() ? item.Scalar() : "?"));
+          if (!as_int(item, v) || !in_range(static_cast<double>(v)))
+            return bad(fmt::format("element {}", item.IsScalar() ? item.Scalar() : "?"));
           list.push_back(v);
         }
         return list;
@@ -322,7 +326,8 @@ class Parser {
         std::vector<double> list;
         for (const auto& item : n) {
           double v = 0;
-          if (!as_float(item, v) || !in_range(v)) return bad(fmt::format("element {}", item.IsScalar() ? item.Scalar() : "?"));
+          if (!as_float(item, v) || !in_range(v))
+            return bad(fmt::format("element {}", item.IsScalar() ? item.Scalar() : "?"));
           list.push_back(v);
         }
         return list;
@@ -348,7 +353,8 @@ class Parser {
     for (const auto& port : ports) port_names.push_back(port.name);
     const auto inputs = node["inputs"];
     if (inputs && !inputs.IsNull() && !inputs.IsMap()) {
-      fail(where(inputs, path), fmt::format("'inputs' of {} must be a mapping of input to STEP.OUTPUT", step_label(cfg)));
+      fail(where(inputs, path),
+           fmt::format("'inputs' of {} must be a mapping of input to STEP.OUTPUT", step_label(cfg)));
     } else if (inputs) {
       for (auto it = inputs.begin(); it != inputs.end(); ++it) {
         const auto port = it->first.as<std::string>();
@@ -378,9 +384,9 @@ class Parser {
         std::vector<std::string> outs;
         for (const auto& o : source->step->info.outputs) outs.push_back(o.name);
         if (std::find(outs.begin(), outs.end(), in.output) == outs.end()) {
-          fail(at, fmt::format("input '{}' of {} names output '{}' of {}, which does not exist{} (its outputs: {})",
-                               port, step_label(cfg), in.output, step_label(*source), did_you_mean(in.output, outs),
-                               join(outs)));
+          fail(at,
+               fmt::format("input '{}' of {} names output '{}' of {}, which does not exist{} (its outputs: {})", port,
+                           step_label(cfg), in.output, step_label(*source), did_you_mean(in.output, outs), join(outs)));
           continue;
         }
         cfg.inputs[port] = in;
@@ -446,9 +452,10 @@ class Parser {
     auto position = [&](const std::string& id) {
       return std::find_if(p.steps.begin(), p.steps.end(), [&](const StepConfig& s) { return s.id == id; });
     };
-    std::rotate(cycle.begin(), std::min_element(cycle.begin(), cycle.end(), [&](const auto& a, const auto& b) {
-                  return position(a) < position(b);
-                }), cycle.end());
+    std::rotate(cycle.begin(),
+                std::min_element(cycle.begin(), cycle.end(),
+                                 [&](const auto& a, const auto& b) { return position(a) < position(b); }),
+                cycle.end());
     cycle.push_back(cycle.front());
     fail(p.find(cycle.front())->where, fmt::format("the steps form a cycle: {}", fmt::join(cycle, " -> ")));
   }
@@ -477,7 +484,8 @@ std::string resolved_yaml(const Pipeline& p) {
     out += fmt::format("  {}:\n    uses: {}  # version {}\n", s.id, s.step->info.name, s.step->info.version);
     if (!s.params.values().empty()) {
       out += "    with:\n";
-      for (const auto& [name, value] : s.params.values()) out += fmt::format("      {}: {}\n", name, format_value(value));
+      for (const auto& [name, value] : s.params.values())
+        out += fmt::format("      {}: {}\n", name, format_value(value));
     }
     if (!s.inputs.empty()) {
       out += "    inputs:\n";

@@ -22,9 +22,9 @@ struct InputRef {
 struct StepConfig {
   std::string id;
   const RegisteredStep* step = nullptr;
-  Params params;                          ///< every declared parameter, defaults filled in
-  std::map<std::string, InputRef> inputs; ///< connected inputs by input name
-  std::string where;                      ///< "file:line:col" of the step's id
+  Params params;                           ///< every declared parameter, defaults filled in
+  std::map<std::string, InputRef> inputs;  ///< connected inputs by input name
+  std::string where;                       ///< "file:line:col" of the step's id
 };
 
 /// A pipeline checked against the registry: steps in a runnable order.
@@ -33,7 +33,7 @@ struct Pipeline {
   std::string name;
   std::uint64_t seed = 0;
   std::string device = "cpu";
-  int threads = 0;  ///< 0: one per core
+  int threads = 0;                ///< 0: one per core
   std::vector<StepConfig> steps;  ///< topological order, file order among independent steps
 
   const StepConfig* find(const std::string& id) const;

@@ -4,10 +4,10 @@
 #include <cstdlib>
 #include <set>
 
-#include <boost/dll/library_info.hpp>
-#include <boost/dll/runtime_symbol_info.hpp>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
+#include <boost/dll/library_info.hpp>
+#include <boost/dll/runtime_symbol_info.hpp>
 
 #include "facet/export.hpp"
 
@@ -46,8 +46,8 @@ void PluginRegistry::load_dirs(const std::vector<fs::path>& dirs) {
 void PluginRegistry::load_file(const fs::path& file) {
   try {
     if (!exports_facet_entry(file)) {
-      problems_.push_back({false, fmt::format("{}: not a facet plugin (no facet_plugin_abi entry); skipped",
-                                              file.string())});
+      problems_.push_back(
+          {false, fmt::format("{}: not a facet plugin (no facet_plugin_abi entry); skipped", file.string())});
       return;
     }
   } catch (const std::exception&) {

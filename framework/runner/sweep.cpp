@@ -81,15 +81,17 @@ Sweep load_sweep(const fs::path& file) {
   } catch (const YAML::BadFile&) {
     throw PipelineError({fmt::format("{}: error: cannot read the sweep file", file.string())});
   } catch (const YAML::Exception& e) {
-    throw PipelineError({fmt::format("{}:{}:{}: error: YAML syntax: {}", file.string(), e.mark.line + 1,
-                                     e.mark.column + 1, e.msg)});
+    throw PipelineError(
+        {fmt::format("{}:{}:{}: error: YAML syntax: {}", file.string(), e.mark.line + 1, e.mark.column + 1, e.msg)});
   }
   std::vector<std::string> errors;
   Sweep s;
   s.file = file;
   s.name = file.stem().string();
   const std::vector<std::string> known = {"name", "pipeline", "set", "vary", "collect"};
-  if (!root.IsMap()) throw PipelineError({file.string() + ": error: a sweep is a mapping with keys: " + fmt::format("{}", fmt::join(known, ", "))});
+  if (!root.IsMap())
+    throw PipelineError(
+        {file.string() + ": error: a sweep is a mapping with keys: " + fmt::format("{}", fmt::join(known, ", "))});
   for (auto it = root.begin(); it != root.end(); ++it) {
     const auto key = it->first.as<std::string>();
     if (std::find(known.begin(), known.end(), key) == known.end()) {
@@ -103,7 +105,8 @@ Sweep load_sweep(const fs::path& file) {
   } else {
     s.pipeline = file.parent_path() / root["pipeline"].as<std::string>();
     if (!fs::exists(s.pipeline)) {
-      errors.push_back(fmt::format("{}: error: pipeline {} does not exist", where(file, root["pipeline"]), s.pipeline.string()));
+      errors.push_back(
+          fmt::format("{}: error: pipeline {} does not exist", where(file, root["pipeline"]), s.pipeline.string()));
     }
   }
   s.sets = strings(file, root["set"], "set", errors);
@@ -118,7 +121,8 @@ Sweep load_sweep(const fs::path& file) {
     }
   }
   for (const auto& c : s.collect) {
-    if (c.find('.') == std::string::npos) errors.push_back(fmt::format("{}: error: collect entry '{}' must be STEP.METRIC", file.string(), c));
+    if (c.find('.') == std::string::npos)
+      errors.push_back(fmt::format("{}: error: collect entry '{}' must be STEP.METRIC", file.string(), c));
   }
   if (!errors.empty()) throw PipelineError(errors);
   return s;
@@ -199,7 +203,8 @@ int run_sweep(const Sweep& sweep, const std::vector<std::string>& overrides, con
           "set title '{}' noenhanced\nset ylabel '{}' noenhanced\nset xlabel '{}' noenhanced\nset grid\n"
           "set xtics noenhanced\nset offsets 0.3, 0.3, 0, 0\nunset key\n"
           "plot 'd.dat' using 1:3:xtic(2) with linespoints pt 7 ps 1.2 lw 2",
-          sweep.name, sweep.collect.front(), fmt::join(std::vector<std::string>(header.begin(), header.begin() + sweep.vary.size()), ", "));
+          sweep.name, sweep.collect.front(),
+          fmt::join(std::vector<std::string>(header.begin(), header.begin() + sweep.vary.size()), ", "));
       std::ofstream(dir / "summary.png", std::ios::binary) << gnuplot_png(script, {{"d.dat", data}});
     } catch (const std::exception& e) {
       log.write(LogLevel::Warning, "sweep", std::string("no plot: ") + e.what());

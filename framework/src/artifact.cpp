@@ -7,9 +7,7 @@
 
 namespace facet {
 
-void Artifact::set(const std::string& name, torch::Tensor tensor) {
-  tensors_[name] = std::move(tensor);
-}
+void Artifact::set(const std::string& name, torch::Tensor tensor) { tensors_[name] = std::move(tensor); }
 
 void Artifact::set(const std::string& name, std::shared_ptr<const TensorSource> stored) {
   tensors_[name] = std::move(stored);
@@ -26,8 +24,7 @@ std::vector<std::string> Artifact::tensor_names() const {
 const Artifact::Entry& Artifact::entry(const std::string& name) const {
   auto it = tensors_.find(name);
   if (it == tensors_.end()) {
-    throw Error(fmt::format("artifact has no tensor '{}' (it has: {})", name,
-                            fmt::join(tensor_names(), ", ")));
+    throw Error(fmt::format("artifact has no tensor '{}' (it has: {})", name, fmt::join(tensor_names(), ", ")));
   }
   return it->second;
 }

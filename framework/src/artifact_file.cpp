@@ -19,7 +19,7 @@ using h5::Handle;
 
 namespace {
 
-constexpr hsize_t kChunkBytes = 1 << 20;  // target bytes per HDF5 chunk (one row at least)
+constexpr hsize_t kChunkBytes = 1 << 20;            // target bytes per HDF5 chunk (one row at least)
 constexpr const char* kBoolMarker = "facet_dtype";  // dataset attribute marking bool tensors
 
 /// An open HDF5 file shared by the tensors read from it.
@@ -51,8 +51,7 @@ class H5TensorSource final : public TensorSource {
   torch::Tensor read_rows(std::int64_t begin, std::int64_t end) const override {
     if (shape_.empty()) return read_scalar();
     if (begin < 0 || end > shape_[0] || begin > end) {
-      throw Error(fmt::format("{}: rows [{}, {}) out of range (0..{})", location(), begin, end,
-                              shape_[0]));
+      throw Error(fmt::format("{}: rows [{}, {}) out of range (0..{})", location(), begin, end, shape_[0]));
     }
     std::vector<std::int64_t> out_shape = shape_;
     out_shape[0] = end - begin;
@@ -64,14 +63,13 @@ class H5TensorSource final : public TensorSource {
     std::vector<hsize_t> start(shape_.size(), 0);
     std::vector<hsize_t> count(out_shape.begin(), out_shape.end());
     start[0] = static_cast<hsize_t>(begin);
-    H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, start.data(), nullptr, count.data(),
-                        nullptr);
+    H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, start.data(), nullptr, count.data(), nullptr);
     Handle mem_space(H5Screate_simple(static_cast<int>(count.size()), count.data(), nullptr));
-    check_status(H5Dread(ds.get(), h5::mem_type(dtype_), mem_space.get(), file_space.get(),
-                         H5P_DEFAULT, out.data_ptr()),
-                 fmt::format("{}: damaged data (checksum or read error); delete the file to "
-                             "recompute it",
-                             location()));
+    check_status(
+        H5Dread(ds.get(), h5::mem_type(dtype_), mem_space.get(), file_space.get(), H5P_DEFAULT, out.data_ptr()),
+        fmt::format("{}: damaged data (checksum or read error); delete the file to "
+                    "recompute it",
+                    location()));
     return out;
   }
 
@@ -80,9 +78,7 @@ class H5TensorSource final : public TensorSource {
     auto out = torch::empty({}, torch::TensorOptions().dtype(dtype_));
     std::lock_guard lock(h5::h5_lock());
     Handle ds(check(H5Dopen2(file_->file.get(), dataset_.c_str(), H5P_DEFAULT), location()));
-    check_status(H5Dread(ds.get(), h5::mem_type(dtype_), H5S_ALL, H5S_ALL, H5P_DEFAULT,
-                         out.data_ptr()),
-                 location());
+    check_status(H5Dread(ds.get(), h5::mem_type(dtype_), H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data_ptr()), location());
     return out;
   }
 
@@ -175,8 +171,7 @@ class ArtifactFileWriterImpl {
     std::lock_guard lock(h5::h5_lock());
     auto it = groups_.find(artifact);
     if (it != groups_.end()) return it->second.get();
-    Handle g(check(H5Gcreate2(file_->file.get(), artifact.c_str(), H5P_DEFAULT, H5P_DEFAULT,
-                              H5P_DEFAULT),
+    Handle g(check(H5Gcreate2(file_->file.get(), artifact.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
                    fmt::format("{}: cannot create group {}", temp_path_.string(), artifact)));
     return groups_.emplace(artifact, std::move(g)).first->second.get();
   }
@@ -194,9 +189,8 @@ class ArtifactFileWriterImpl {
     Handle ds;
     if (shape.empty()) {
       Handle space(H5Screate(H5S_SCALAR));
-      ds = Handle(check(H5Dcreate2(g, tensor.c_str(), type, space.get(), H5P_DEFAULT, H5P_DEFAULT,
-                                   H5P_DEFAULT),
-                        where));
+      ds =
+          Handle(check(H5Dcreate2(g, tensor.c_str(), type, space.get(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), where));
     } else {
       std::vector<hsize_t> dims(shape.begin(), shape.end());
       std::vector<hsize_t> max_dims(dims.size(), H5S_UNLIMITED);
@@ -211,9 +205,8 @@ class ArtifactFileWriterImpl {
       Handle plist(H5Pcreate(H5P_DATASET_CREATE));
       H5Pset_chunk(plist.get(), static_cast<int>(chunk.size()), chunk.data());
       H5Pset_fletcher32(plist.get());
-      ds = Handle(check(H5Dcreate2(g, tensor.c_str(), type, space.get(), H5P_DEFAULT, plist.get(),
-                                   H5P_DEFAULT),
-                        where));
+      ds =
+          Handle(check(H5Dcreate2(g, tensor.c_str(), type, space.get(), H5P_DEFAULT, plist.get(), H5P_DEFAULT), where));
     }
     if (dtype == torch::kBool) h5::write_attr(ds.get(), kBoolMarker, std::string("bool"));
     return "/" + artifact + "/" + tensor;
@@ -226,8 +219,7 @@ class ArtifactFileWriterImpl {
     const std::string where = temp_path_.string() + ":" + dataset;
     Handle ds(check(H5Dopen2(file_->file.get(), dataset.c_str(), H5P_DEFAULT), where));
     if (data.dim() == 0) {
-      check_status(H5Dwrite(ds.get(), h5::mem_type(rows.scalar_type()), H5S_ALL, H5S_ALL,
-                            H5P_DEFAULT, data.data_ptr()),
+      check_status(H5Dwrite(ds.get(), h5::mem_type(rows.scalar_type()), H5S_ALL, H5S_ALL, H5P_DEFAULT, data.data_ptr()),
                    where);
       return;
     }
@@ -236,12 +228,11 @@ class ArtifactFileWriterImpl {
     std::vector<hsize_t> start(static_cast<size_t>(data.dim()), 0);
     std::vector<hsize_t> count(data.sizes().begin(), data.sizes().end());
     start[0] = static_cast<hsize_t>(begin);
-    check_status(H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, start.data(), nullptr,
-                                     count.data(), nullptr),
+    check_status(H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, start.data(), nullptr, count.data(), nullptr),
                  where);
     Handle mem_space(H5Screate_simple(static_cast<int>(count.size()), count.data(), nullptr));
-    check_status(H5Dwrite(ds.get(), h5::mem_type(rows.scalar_type()), mem_space.get(),
-                          file_space.get(), H5P_DEFAULT, data.data_ptr()),
+    check_status(H5Dwrite(ds.get(), h5::mem_type(rows.scalar_type()), mem_space.get(), file_space.get(), H5P_DEFAULT,
+                          data.data_ptr()),
                  where);
   }
 
@@ -291,8 +282,8 @@ class H5RowWriter final : public RowWriter {
   void append(const torch::Tensor& rows) override {
     if (shape_.empty()) throw Error(dataset_ + ": a scalar has no rows to append");
     if (rows.scalar_type() != dtype_) {
-      throw Error(fmt::format("{}: appended rows are {}, the tensor is {}", dataset_,
-                              c10::toString(rows.scalar_type()), c10::toString(dtype_)));
+      throw Error(fmt::format("{}: appended rows are {}, the tensor is {}", dataset_, c10::toString(rows.scalar_type()),
+                              c10::toString(dtype_)));
     }
     const auto sizes = rows.sizes().vec();
     bool shape_ok = sizes.size() == shape_.size() && std::equal(sizes.begin() + 1, sizes.end(), shape_.begin() + 1);
@@ -334,10 +325,8 @@ ArtifactFileWriter::ArtifactFileWriter(fs::path final_path)
     : impl_(std::make_unique<ArtifactFileWriterImpl>(std::move(final_path))) {}
 ArtifactFileWriter::~ArtifactFileWriter() = default;
 
-std::unique_ptr<RowWriter> ArtifactFileWriter::create_rows(const std::string& artifact,
-                                                           const std::string& tensor,
-                                                           std::vector<std::int64_t> shape,
-                                                           torch::ScalarType dtype) {
+std::unique_ptr<RowWriter> ArtifactFileWriter::create_rows(const std::string& artifact, const std::string& tensor,
+                                                           std::vector<std::int64_t> shape, torch::ScalarType dtype) {
   auto dataset = impl_->create_dataset(artifact, tensor, shape, dtype);
   return std::make_unique<H5RowWriter>(*impl_, std::move(dataset), std::move(shape), dtype);
 }

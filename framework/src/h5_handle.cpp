@@ -31,14 +31,29 @@ hid_t Handle::release() {
 Handle::~Handle() {
   if (id_ < 0) return;
   switch (H5Iget_type(id_)) {
-    case H5I_FILE: H5Fclose(id_); break;
-    case H5I_GROUP: H5Gclose(id_); break;
-    case H5I_DATASET: H5Dclose(id_); break;
-    case H5I_DATASPACE: H5Sclose(id_); break;
-    case H5I_DATATYPE: H5Tclose(id_); break;
-    case H5I_ATTR: H5Aclose(id_); break;
-    case H5I_GENPROP_LST: H5Pclose(id_); break;
-    default: break;
+    case H5I_FILE:
+      H5Fclose(id_);
+      break;
+    case H5I_GROUP:
+      H5Gclose(id_);
+      break;
+    case H5I_DATASET:
+      H5Dclose(id_);
+      break;
+    case H5I_DATASPACE:
+      H5Sclose(id_);
+      break;
+    case H5I_DATATYPE:
+      H5Tclose(id_);
+      break;
+    case H5I_ATTR:
+      H5Aclose(id_);
+      break;
+    case H5I_GENPROP_LST:
+      H5Pclose(id_);
+      break;
+    default:
+      break;
   }
 }
 
@@ -68,18 +83,26 @@ void check_status(herr_t status, const std::string& what) {
 
 hid_t mem_type(torch::ScalarType dtype) {
   switch (dtype) {
-    case torch::kFloat32: return H5T_NATIVE_FLOAT;
-    case torch::kFloat64: return H5T_NATIVE_DOUBLE;
-    case torch::kInt64: return H5T_NATIVE_INT64;
-    case torch::kInt32: return H5T_NATIVE_INT32;
-    case torch::kInt16: return H5T_NATIVE_INT16;
-    case torch::kInt8: return H5T_NATIVE_INT8;
+    case torch::kFloat32:
+      return H5T_NATIVE_FLOAT;
+    case torch::kFloat64:
+      return H5T_NATIVE_DOUBLE;
+    case torch::kInt64:
+      return H5T_NATIVE_INT64;
+    case torch::kInt32:
+      return H5T_NATIVE_INT32;
+    case torch::kInt16:
+      return H5T_NATIVE_INT16;
+    case torch::kInt8:
+      return H5T_NATIVE_INT8;
     case torch::kUInt8:
-    case torch::kBool: return H5T_NATIVE_UINT8;
+    case torch::kBool:
+      return H5T_NATIVE_UINT8;
     default:
-      throw Error(fmt::format("tensors of type {} cannot be stored in an artifact; "
-                              "convert to float32, float64, int64, int32, int16, int8, uint8 or bool",
-                              c10::toString(dtype)));
+      throw Error(
+          fmt::format("tensors of type {} cannot be stored in an artifact; "
+                      "convert to float32, float64, int64, int32, int16, int8, uint8 or bool",
+                      c10::toString(dtype)));
   }
 }
 
@@ -99,7 +122,8 @@ torch::ScalarType torch_type(hid_t h5type, const std::string& where) {
       if (is_signed && size == 8) return torch::kInt64;
       break;
     }
-    default: break;
+    default:
+      break;
   }
   throw Error(fmt::format("{}: unsupported HDF5 element type (class {}, {} bytes)", where,
                           static_cast<int>(H5Tget_class(h5type)), size));
@@ -115,8 +139,8 @@ Handle string_type() {
 
 void write_raw_attr(hid_t obj, const std::string& name, hid_t type, hid_t space, const void* data) {
   if (H5Aexists(obj, name.c_str()) > 0) H5Adelete(obj, name.c_str());
-  Handle attr(check(H5Acreate2(obj, name.c_str(), type, space, H5P_DEFAULT, H5P_DEFAULT),
-                    "cannot create attribute " + name));
+  Handle attr(
+      check(H5Acreate2(obj, name.c_str(), type, space, H5P_DEFAULT, H5P_DEFAULT), "cannot create attribute " + name));
   check_status(H5Awrite(attr.get(), type, data), "cannot write attribute " + name);
 }
 }  // namespace

@@ -19,9 +19,10 @@ void load_module(torch::nn::Module& module, const Artifact& weights, const std::
   torch::NoGradGuard no_grad;
   auto copy = [&](const std::string& name, torch::Tensor& target) {
     if (!weights.has(name)) {
-      throw Error(fmt::format("{}: no tensor '{}' for the module (its tensors: {} in all); was it saved by another "
-                              "architecture?",
-                              what, name, weights.tensor_names().size()));
+      throw Error(
+          fmt::format("{}: no tensor '{}' for the module (its tensors: {} in all); was it saved by another "
+                      "architecture?",
+                      what, name, weights.tensor_names().size()));
     }
     const auto shape = weights.shape(name);
     if (torch::IntArrayRef(shape) != target.sizes()) {

@@ -80,9 +80,9 @@ std::vector<int> parse_attribute_request(const std::string& request, const std::
       for (int m : pubfig::groups()[static_cast<size_t>(pubfig::group_position(a).group)]) {
         members.emplace_back(pubfig::kAttributeNames[static_cast<size_t>(m)]);
       }
-      throw Error(fmt::format("'{}' and '{}' contradict each other: they belong to one exclusive group ({}); ask for one",
-                              names[static_cast<size_t>(picked[i])], names[static_cast<size_t>(picked[j])],
-                              fmt::join(members, ", ")));
+      throw Error(fmt::format(
+          "'{}' and '{}' contradict each other: they belong to one exclusive group ({}); ask for one",
+          names[static_cast<size_t>(picked[i])], names[static_cast<size_t>(picked[j])], fmt::join(members, ", ")));
     }
   }
   return picked;

@@ -26,8 +26,8 @@ std::string format_double(double v) {
 }
 
 std::string quote_if_needed(const std::string& s) {
-  const bool plain = !s.empty() && s.find_first_of(":#,[]{}'\"\n&*!|>%@`") == std::string::npos &&
-                     s.front() != ' ' && s.back() != ' ' && s.front() != '-';
+  const bool plain = !s.empty() && s.find_first_of(":#,[]{}'\"\n&*!|>%@`") == std::string::npos && s.front() != ' ' &&
+                     s.back() != ' ' && s.front() != '-';
   if (plain) return s;
   std::string out = "'";
   for (char c : s) out += c == '\'' ? std::string("''") : std::string(1, c);
@@ -50,8 +50,7 @@ ParamSpec ParamSpec::text(std::string name, std::string def, std::string doc) {
 ParamSpec ParamSpec::path(std::string name, std::string def, std::string doc) {
   return make(std::move(name), ParamType::Path, std::move(def), std::move(doc));
 }
-ParamSpec ParamSpec::choice(std::string name, std::string def, std::vector<std::string> choices,
-                            std::string doc) {
+ParamSpec ParamSpec::choice(std::string name, std::string def, std::vector<std::string> choices, std::string doc) {
   auto spec = make(std::move(name), ParamType::Choice, std::move(def), std::move(doc));
   spec.choices = std::move(choices);
   return spec;
@@ -74,22 +73,33 @@ ParamSpec&& ParamSpec::range(std::optional<double> lo, std::optional<double> hi)
 
 std::string describe_type(const ParamSpec& spec) {
   switch (spec.type) {
-    case ParamType::Bool: return "bool";
-    case ParamType::Int: return "int";
-    case ParamType::Float: return "float";
-    case ParamType::String: return "string";
-    case ParamType::Path: return "path";
-    case ParamType::Choice: return fmt::format("one of {}", fmt::join(spec.choices, ", "));
-    case ParamType::IntList: return "list of int";
-    case ParamType::FloatList: return "list of float";
-    case ParamType::StringList: return "list of string";
+    case ParamType::Bool:
+      return "bool";
+    case ParamType::Int:
+      return "int";
+    case ParamType::Float:
+      return "float";
+    case ParamType::String:
+      return "string";
+    case ParamType::Path:
+      return "path";
+    case ParamType::Choice:
+      return fmt::format("one of {}", fmt::join(spec.choices, ", "));
+    case ParamType::IntList:
+      return "list of int";
+    case ParamType::FloatList:
+      return "list of float";
+    case ParamType::StringList:
+      return "list of string";
   }
   return "?";
 }
 
 std::string describe_range(const ParamSpec& spec) {
   const bool integral = spec.type == ParamType::Int || spec.type == ParamType::IntList;
-  auto num = [&](double v) { return integral ? fmt::format("{}", static_cast<std::int64_t>(v)) : fmt::format("{}", v); };
+  auto num = [&](double v) {
+    return integral ? fmt::format("{}", static_cast<std::int64_t>(v)) : fmt::format("{}", v);
+  };
   if (spec.min && spec.max) return fmt::format("{} <= x <= {}", num(*spec.min), num(*spec.max));
   if (spec.min) return fmt::format("x >= {}", num(*spec.min));
   if (spec.max) return fmt::format("x <= {}", num(*spec.max));

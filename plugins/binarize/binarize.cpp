@@ -49,8 +49,9 @@ class Binarize final : public facet::Step {
              ParamSpec::real("margin", 0.0, "scores with |score| < margin become unknown (-1, masked in training)")
                  .range(0.0, std::nullopt)},
             {{"attributes", "scores [N, A] float32 with attribute 'attribute_names'"}},
-            {{"labels", "labels [N, H] int64 (-1 unknown), num_classes [H]; head_names, class_names; "
-                        "person, image_id and rendered_attributes passed through when present"}}};
+            {{"labels",
+              "labels [N, H] int64 (-1 unknown), num_classes [H]; head_names, class_names; "
+              "person, image_id and rendered_attributes passed through when present"}}};
   }
 
   Artifacts run(const Artifacts& inputs, const facet::Params& params, facet::Context& ctx) override {
@@ -99,13 +100,14 @@ class Binarize final : public facet::Step {
       const float* row = s + i * scores.size(1);
       for (std::int64_t h = 0; h < num_heads; ++h) {
         const auto& members = heads[static_cast<size_t>(h)];
-        out[i * num_heads + h] = members.size() == 1 ? sign_label(row[members[0]], margin)
-                                                     : group_label(row, members, margin);
+        out[i * num_heads + h] =
+            members.size() == 1 ? sign_label(row[members[0]], margin) : group_label(row, members, margin);
       }
     }
     const double unknown = n * num_heads > 0 ? (labels == kUnknown).sum().item<double>() / double(n * num_heads) : 0.0;
     ctx.metric("unknown_fraction", unknown);
-    ctx.info("{} images, {} heads ({}), {:.2f}% labels unknown", n, num_heads, params.get_string("mode"), 100 * unknown);
+    ctx.info("{} images, {} heads ({}), {:.2f}% labels unknown", n, num_heads, params.get_string("mode"),
+             100 * unknown);
 
     Artifact result;
     result.set("labels", labels);
@@ -119,22 +121,25 @@ class Binarize final : public facet::Step {
     result.set_attr("head_names", head_names);
     result.set_attr("class_names", class_names);
     result.set_attr("attribute_names", names);
-    if (in.has_attr("rendered_attributes")) result.set_attr("rendered_attributes", in.attr_strings("rendered_attributes"));
+    if (in.has_attr("rendered_attributes"))
+      result.set_attr("rendered_attributes", in.attr_strings("rendered_attributes"));
     return {{"labels", result}};
   }
 
  private:
   static void check_pubfig_order(const std::vector<std::string>& names) {
     if (names.size() != facet::pubfig::kAttributeNames.size()) {
-      throw facet::Error(fmt::format("binarize: mode grouped needs PubFig's {} attributes, the input has {}; "
-                                     "use mode: binary",
-                                     facet::pubfig::kNumAttributes, names.size()));
+      throw facet::Error(
+          fmt::format("binarize: mode grouped needs PubFig's {} attributes, the input has {}; "
+                      "use mode: binary",
+                      facet::pubfig::kNumAttributes, names.size()));
     }
     for (size_t i = 0; i < names.size(); ++i) {
       if (names[i] != facet::pubfig::kAttributeNames[i]) {
-        throw facet::Error(fmt::format("binarize: mode grouped needs attributes in PubFig order; attribute {} is "
-                                       "'{}', expected '{}'",
-                                       i, names[i], facet::pubfig::kAttributeNames[i]));
+        throw facet::Error(
+            fmt::format("binarize: mode grouped needs attributes in PubFig order; attribute {} is "
+                        "'{}', expected '{}'",
+                        i, names[i], facet::pubfig::kAttributeNames[i]));
       }
     }
   }

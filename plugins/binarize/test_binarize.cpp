@@ -1,5 +1,5 @@
-#include <catch2/catch.hpp>
 #include <torch/torch.h>
+#include <catch2/catch.hpp>
 
 #include "facet/pubfig.hpp"
 #include "test_support.hpp"
@@ -15,9 +15,7 @@ Artifacts scores_input(const torch::Tensor& scores, std::vector<std::string> nam
   return {{"attributes", a}};
 }
 
-std::vector<std::string> pubfig_names() {
-  return {pubfig::kAttributeNames.begin(), pubfig::kAttributeNames.end()};
-}
+std::vector<std::string> pubfig_names() { return {pubfig::kAttributeNames.begin(), pubfig::kAttributeNames.end()}; }
 }  // namespace
 
 TEST_CASE("binarize: binary labels by sign, unknown within the margin", "[binarize]") {
@@ -39,7 +37,7 @@ TEST_CASE("binarize: grouped labels pick the largest positive member", "[binariz
   scores[0][10] = 0.5f;  // only blond: class 2
   scores[1][9] = 0.4f;   // black and gray positive, gray larger: class 4
   scores[1][58] = 1.2f;
-  scores[3][11] = 0.05f; // brown barely positive: with margin 0.1 the group is unknown
+  scores[3][11] = 0.05f;  // brown barely positive: with margin 0.1 the group is unknown
   // row 2: every member negative: class 0 ("none")
   const auto out = test::run_step("binarize", scores_input(scores, pubfig_names()), "{mode: grouped}").at("labels");
   const auto labels = out.get("labels");

@@ -20,7 +20,8 @@ using facet::ParamSpec;
 std::string slug(const std::string& name) {
   std::string out;
   for (char c : name) {
-    if (std::isalnum(static_cast<unsigned char>(c))) out += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (std::isalnum(static_cast<unsigned char>(c)))
+      out += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     else if (!out.empty() && out.back() != '_') out += '_';
   }
   while (!out.empty() && out.back() == '_') out.pop_back();
@@ -32,8 +33,8 @@ torch::Tensor attribute_labels(const Artifact& labels, const std::string& attrib
   const auto& names = labels.attr_strings("attribute_names");
   const auto it = std::find(names.begin(), names.end(), attribute);
   if (it == names.end()) {
-    throw facet::Error(fmt::format("embed2d: no attribute '{}' in the labels (attributes: {})", attribute,
-                                   fmt::join(names, ", ")));
+    throw facet::Error(
+        fmt::format("embed2d: no attribute '{}' in the labels (attributes: {})", attribute, fmt::join(names, ", ")));
   }
   const auto index = static_cast<int>(it - names.begin());
   const auto all = labels.get("labels");
@@ -74,7 +75,8 @@ std::string scatter_png(const torch::Tensor& xy, const torch::Tensor& label, con
       "plot 'negative.dat' with points pt 7 ps 0.45 lc rgb '#9aa5b1' title 'not {}', "
       "'positive.dat' with points pt 7 ps 0.55 lc rgb '#d1495b' title '{}'",
       title, attribute, attribute);
-  return facet::gnuplot_png(script, {{"negative.dat", negative + "nan nan\n"}, {"positive.dat", positive + "nan nan\n"}});
+  return facet::gnuplot_png(script,
+                            {{"negative.dat", negative + "nan nan\n"}, {"positive.dat", positive + "nan nan\n"}});
 }
 
 class Embed2d final : public facet::Step {
@@ -95,8 +97,9 @@ class Embed2d final : public facet::Step {
             {{"features", "features [N, D] (from extract)"},
              {"labels", "labels [N, H] with attribute_names and mode (from binarize)"},
              {"split", "row indices per subset (from split)", /*optional=*/true}},
-            {{"embedding", "rows [M], pca [M, 2], tsne [M, 2]; per attribute: separation in t-SNE, PCA and full "
-                           "feature space, positive rate"}}};
+            {{"embedding",
+              "rows [M], pca [M, 2], tsne [M, 2]; per attribute: separation in t-SNE, PCA and full "
+              "feature space, positive rate"}}};
   }
 
   Artifacts run(const Artifacts& inputs, const facet::Params& params, facet::Context& ctx) override {
@@ -155,11 +158,13 @@ class Embed2d final : public facet::Step {
       ctx.info("{}: kNN separation {:.3f} in t-SNE, {:.3f} in PCA, {:.3f} in full features", attribute, sep_tsne.back(),
                sep_pca.back(), sep_full.back());
       ctx.save_file("tsne_" + name + ".png",
-                    scatter_png(map, y, attribute, fmt::format("t-SNE of {}: {} (separation {:.2f})",
-                                                               features.has_attr("layer") ? features.attr_string("layer") : "features",
-                                                               attribute, sep_tsne.back())));
-      ctx.save_file("pca_" + name + ".png",
-                    scatter_png(pca2, y, attribute, fmt::format("PCA: {} (separation {:.2f})", attribute, sep_pca.back())));
+                    scatter_png(map, y, attribute,
+                                fmt::format("t-SNE of {}: {} (separation {:.2f})",
+                                            features.has_attr("layer") ? features.attr_string("layer") : "features",
+                                            attribute, sep_tsne.back())));
+      ctx.save_file(
+          "pca_" + name + ".png",
+          scatter_png(pca2, y, attribute, fmt::format("PCA: {} (separation {:.2f})", attribute, sep_pca.back())));
     }
     ctx.save_file("separation.md", report);
 

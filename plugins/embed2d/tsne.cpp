@@ -125,11 +125,11 @@ class QuadTree {
 
  private:
   struct Node {
-    double cx, cy, half;        // cell centre and half width
-    double mx = 0, my = 0;      // centre of mass
+    double cx, cy, half;    // cell centre and half width
+    double mx = 0, my = 0;  // centre of mass
     std::int64_t count = 0;
-    std::int64_t point = -1;    // the single point of a leaf
-    std::int64_t child = -1;    // index of the first of 4 children
+    std::int64_t point = -1;  // the single point of a leaf
+    std::int64_t child = -1;  // index of the first of 4 children
   };
   static constexpr int kMaxDepth = 48;  // beyond this, coincident points share a leaf
 

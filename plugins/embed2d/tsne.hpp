@@ -12,8 +12,8 @@ namespace embed2d {
 struct TsneOptions {
   double perplexity = 30;
   std::int64_t iterations = 1000;
-  double theta = 0.5;                  ///< Barnes-Hut accuracy: 0 is exact, larger is faster
-  double exaggeration = 12;            ///< early exaggeration of P
+  double theta = 0.5;        ///< Barnes-Hut accuracy: 0 is exact, larger is faster
+  double exaggeration = 12;  ///< early exaggeration of P
   std::int64_t exaggeration_iters = 250;
   std::uint64_t seed = 0;
 };

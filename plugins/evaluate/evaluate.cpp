@@ -28,8 +28,9 @@ std::string table(const std::string& title, const std::vector<ColumnScore>& scor
     out += fmt::format("| {} | {:.4f} | {:.4f} | {:.4f} | {} |\n", s.name, s.accuracy, s.balanced_accuracy, s.majority,
                        s.known);
   }
-  out += fmt::format("| **mean** | **{:.4f}** | **{:.4f}** | **{:.4f}** | |\n\n", mean_of(scores, &ColumnScore::accuracy),
-                     mean_of(scores, &ColumnScore::balanced_accuracy), mean_of(scores, &ColumnScore::majority));
+  out +=
+      fmt::format("| **mean** | **{:.4f}** | **{:.4f}** | **{:.4f}** | |\n\n", mean_of(scores, &ColumnScore::accuracy),
+                  mean_of(scores, &ColumnScore::balanced_accuracy), mean_of(scores, &ColumnScore::majority));
   return out;
 }
 
@@ -71,17 +72,18 @@ class Evaluate final : public facet::Step {
     const auto predicted = inputs.at("predictions").get("classes").index_select(0, rows);
     const auto num_classes = labels_in.get("num_classes");
     if (truth.sizes() != predicted.sizes()) {
-      throw facet::Error(fmt::format("evaluate: predictions have {} heads, labels {}; were they made for the same "
-                                     "binarize mode?",
-                                     predicted.size(1), truth.size(1)));
+      throw facet::Error(
+          fmt::format("evaluate: predictions have {} heads, labels {}; were they made for the same "
+                      "binarize mode?",
+                      predicted.size(1), truth.size(1)));
     }
     const auto& head_names = labels_in.attr_strings("head_names");
     const bool grouped = labels_in.attr_string("mode") == "grouped";
 
     std::vector<ColumnScore> heads, attributes;
     for (std::int64_t h = 0; h < truth.size(1); ++h) {
-      heads.push_back(evaluate::score_column(truth.select(1, h), predicted.select(1, h), num_classes[h].item<std::int64_t>(),
-                                             head_names[static_cast<size_t>(h)]));
+      heads.push_back(evaluate::score_column(truth.select(1, h), predicted.select(1, h),
+                                             num_classes[h].item<std::int64_t>(), head_names[static_cast<size_t>(h)]));
     }
     const auto& names = labels_in.attr_strings("attribute_names");
     if (grouped) {
@@ -134,8 +136,8 @@ class Evaluate final : public facet::Step {
     }
     if (grouped) report += table("Heads", heads);
     ctx.info("mean accuracy {:.4f} over {} attributes (majority baseline {:.4f}), {:.4f} over {} heads",
-             mean_of(attributes, &ColumnScore::accuracy), attributes.size(), mean_of(attributes, &ColumnScore::majority),
-             mean_of(heads, &ColumnScore::accuracy), heads.size());
+             mean_of(attributes, &ColumnScore::accuracy), attributes.size(),
+             mean_of(attributes, &ColumnScore::majority), mean_of(heads, &ColumnScore::accuracy), heads.size());
     ctx.save_file("evaluation.md", report);
     ctx.save_file("accuracy.png", accuracy_png(attributes, fmt::format("Per-attribute accuracy ({} split)", subset)));
 

@@ -1,5 +1,5 @@
-#include <catch2/catch.hpp>
 #include <torch/torch.h>
+#include <catch2/catch.hpp>
 
 #include "facet/pubfig.hpp"
 #include "test_support.hpp"
@@ -18,8 +18,8 @@ TEST_CASE("evaluate: accuracy, balanced accuracy and majority equal hand-compute
   labels.set_attr("rendered_attributes", std::vector<std::string>{"A"});
   predictions.set("classes", torch::tensor({{1, 0}, {0, 0}, {1, 1}, {0, 0}, {1, 1}}, torch::kInt64));
   split.set("test", torch::tensor({0, 1, 2, 3, 4}, torch::kInt64));
-  const auto out = test::run_step("evaluate", {{"labels", labels}, {"predictions", predictions}, {"split", split}})
-                       .at("metrics");
+  const auto out =
+      test::run_step("evaluate", {{"labels", labels}, {"predictions", predictions}, {"split", split}}).at("metrics");
   const auto acc = out.get("accuracy"), balanced = out.get("balanced_accuracy"), majority = out.get("majority");
   CHECK(acc[0].item<double>() == Approx(3.0 / 4));
   CHECK(balanced[0].item<double>() == Approx((2.0 / 3 + 1.0) / 2));  // recall of class 1: 2/3, of class 0: 1
@@ -38,15 +38,16 @@ TEST_CASE("evaluate: grouped heads are scored per attribute too", "[evaluate]") 
   s[4][11] = 1;  // Brown Hair: hair class 3 (row 2 has none: class 0)
   Artifact attributes;
   attributes.set("scores", s);
-  attributes.set_attr("attribute_names", std::vector<std::string>(pubfig::kAttributeNames.begin(), pubfig::kAttributeNames.end()));
+  attributes.set_attr("attribute_names",
+                      std::vector<std::string>(pubfig::kAttributeNames.begin(), pubfig::kAttributeNames.end()));
   const auto labels = test::run_step("binarize", {{"attributes", attributes}}, "{mode: grouped}").at("labels");
   Artifact predictions, split;
   auto classes = labels.get("labels").clone();
   classes[1][3] = 1;  // blond predicted as black
   predictions.set("classes", classes);
   split.set("test", torch::arange(5, torch::kInt64));
-  const auto out = test::run_step("evaluate", {{"labels", labels}, {"predictions", predictions}, {"split", split}})
-                       .at("metrics");
+  const auto out =
+      test::run_step("evaluate", {{"labels", labels}, {"predictions", predictions}, {"split", split}}).at("metrics");
   const auto& names = out.attr_strings("attribute_names");
   REQUIRE(names.size() == pubfig::kNumAttributes);
   const auto acc = out.get("accuracy"), majority = out.get("majority");

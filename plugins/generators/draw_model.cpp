@@ -37,9 +37,9 @@ namespace {
 /// of their own: CPU batched products pay per matrix, and these are small.
 torch::Tensor separable_filter(const torch::Tensor& fy, const torch::Tensor& x, const torch::Tensor& fx) {
   const auto b = x.size(0), c = x.size(1), h = x.size(2), w = x.size(3), m = fy.size(1), k = fx.size(1);
-  const auto rows = torch::bmm(x.reshape({b, c * h, w}), fx.transpose(1, 2));          // [B, C*H, K]
+  const auto rows = torch::bmm(x.reshape({b, c * h, w}), fx.transpose(1, 2));                // [B, C*H, K]
   const auto by_row = rows.view({b, c, h, k}).permute({0, 2, 1, 3}).reshape({b, h, c * k});  // [B, H, C*K]
-  return torch::bmm(fy, by_row).view({b, m, c, k}).permute({0, 2, 1, 3});             // [B, C, M, K]
+  return torch::bmm(fy, by_row).view({b, m, c, k}).permute({0, 2, 1, 3});                    // [B, C, M, K]
 }
 
 }  // namespace
@@ -77,7 +77,8 @@ DrawImpl::DrawImpl(const DrawOptions& o) : options_(o) {
   decoder_ = register_module("decoder", torch::nn::LSTMCell(o.latent() + o.condition(), o.decoder()));
   mu_ = register_module("mu", torch::nn::Linear(o.encoder(), o.latent()));
   log_sigma_ = register_module("log_sigma", torch::nn::Linear(o.encoder(), o.latent()));
-  write_ = register_module("write", torch::nn::Linear(o.decoder(), o.attention() ? o.channels() * o.write_n() * o.write_n() : pixels));
+  write_ = register_module(
+      "write", torch::nn::Linear(o.decoder(), o.attention() ? o.channels() * o.write_n() * o.write_n() : pixels));
   if (o.attention()) {
     read_attention_ = register_module("read_attention", torch::nn::Linear(o.decoder(), 5));
     write_attention_ = register_module("write_attention", torch::nn::Linear(o.decoder(), 5));
@@ -99,7 +100,8 @@ DrawImpl::States DrawImpl::initial_states(const torch::Tensor& condition, std::i
     throw facet::Error(fmt::format("draw: condition vectors must be [B, {}], got [{}]", o.condition(),
                                    fmt::join(condition.sizes(), ", ")));
   }
-  const auto parts = init_->forward(condition).split_with_sizes({o.encoder(), o.encoder(), o.decoder(), o.decoder()}, 1);
+  const auto parts =
+      init_->forward(condition).split_with_sizes({o.encoder(), o.encoder(), o.decoder(), o.decoder()}, 1);
   return {torch::tanh(parts[0]), parts[1], torch::tanh(parts[2]), parts[3]};
 }
 

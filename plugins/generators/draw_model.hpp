@@ -43,17 +43,17 @@ torch::Tensor gaussian_kl(const torch::Tensor& mu, const torch::Tensor& log_sigm
 torch::Tensor fitted_gaussian_nll(const torch::Tensor& squared_error_sum, double count);
 
 struct DrawOptions {
-  TORCH_ARG(std::int64_t, size) = 32;       ///< image width and height
+  TORCH_ARG(std::int64_t, size) = 32;  ///< image width and height
   TORCH_ARG(std::int64_t, channels) = 3;
-  TORCH_ARG(std::int64_t, glimpses) = 16;   ///< T
-  TORCH_ARG(bool, attention) = true;        ///< false: read the whole image, write the whole canvas
-  TORCH_ARG(std::int64_t, read_n) = 6;      ///< read grid N x N
-  TORCH_ARG(std::int64_t, write_n) = 12;    ///< write grid N x N
-  TORCH_ARG(std::int64_t, encoder) = 256;   ///< encoder LSTM width
-  TORCH_ARG(std::int64_t, decoder) = 256;   ///< decoder LSTM width
-  TORCH_ARG(std::int64_t, latent) = 32;     ///< z per glimpse
-  TORCH_ARG(std::int64_t, condition) = 0;   ///< width of the conditioning vector (0: unconditioned)
-  TORCH_ARG(double, temperature) = 1.0;     ///< scale of the latent noise when sampling (1: the prior)
+  TORCH_ARG(std::int64_t, glimpses) = 16;  ///< T
+  TORCH_ARG(bool, attention) = true;       ///< false: read the whole image, write the whole canvas
+  TORCH_ARG(std::int64_t, read_n) = 6;     ///< read grid N x N
+  TORCH_ARG(std::int64_t, write_n) = 12;   ///< write grid N x N
+  TORCH_ARG(std::int64_t, encoder) = 256;  ///< encoder LSTM width
+  TORCH_ARG(std::int64_t, decoder) = 256;  ///< decoder LSTM width
+  TORCH_ARG(std::int64_t, latent) = 32;    ///< z per glimpse
+  TORCH_ARG(std::int64_t, condition) = 0;  ///< width of the conditioning vector (0: unconditioned)
+  TORCH_ARG(double, temperature) = 1.0;    ///< scale of the latent noise when sampling (1: the prior)
 };
 
 /// One pass over a batch: the final canvas (logits) and the KL term of each glimpse.

@@ -17,38 +17,46 @@ namespace gen = facet::generators;
 class DrawStep final : public facet::Step {
  public:
   facet::StepInfo info() const override {
-    return {"draw",
-            "1.9",
-            "DRAW recurrent VAE with Gaussian attention, its states initialised from attributes or fc7 features",
-            "generator",
-            {ParamSpec::choice("condition", "attributes", {"attributes", "features", "none"},
-                               "attributes: the +1/-1 attribute vector; features: the image's fc7 (training) / a target "
-                               "fc7 from per-attribute Gaussians (generation), as the DeepFace seed proposes; none: "
-                               "unconditioned"),
-             ParamSpec::choice("likelihood", "gaussian", {"gaussian", "bernoulli"},
-                               "pixel likelihood: gaussian (colour; one standard deviation fitted to the errors) or "
-                               "bernoulli (binary images, as the DRAW paper's MNIST)"),
-             ParamSpec::integer("size", 32, "image width and height the model draws").range(8, 256),
-             ParamSpec::integer("glimpses", 12, "T: reads and writes per image").range(1, 256),
-             ParamSpec::flag("attention", true, "Gaussian read/write attention (false: whole image each glimpse)"),
-             ParamSpec::integer("read_n", 6, "read grid N x N").range(2, 64),
-             ParamSpec::integer("write_n", 12, "write grid N x N (12 draws finer detail than 8 at 32 px, in the same time)").range(2, 64),
-             ParamSpec::integer("encoder", 256, "encoder LSTM width").range(1, 8192),
-             ParamSpec::integer("decoder", 256, "decoder LSTM width").range(1, 8192),
-             ParamSpec::integer("latent", 32, "latent size per glimpse").range(1, 4096),
-             ParamSpec::real("temperature", 0.5, "scale of the latent noise when drawing faces (1: the prior; lower: "
-                                                 "faces closer to what the condition asks for, less varied)").range(0.0, 10.0),
-             ParamSpec::integer("epochs", 5, "passes over the training images (about 55 s each at 32 px on 14K faces, 2 cores)").range(1, 100000),
-             ParamSpec::integer("batch_size", 64, "images per step").range(1, 65536),
-             ParamSpec::real("lr", 2e-3, "Adam learning rate (in five epochs 2e-3 reaches a better bound than 1e-3 or 4e-3)").range(0.0, 1.0),
-             ParamSpec::real("clip", 10.0, "gradient norm clipping").range(0.0, 1e6),
-             ParamSpec::real("kl_weight", 4.0, "beta: weight of the KL terms while training (above 1: less in the latents, "
-                                               "more left to the condition; 1: the ELBO itself)").range(0.0, 1000.0),
-             gen::emphasis_spec(),
-             gen::requests_spec(),
-             gen::per_request_spec()},
-            gen::input_ports(),
-            gen::output_ports()};
+    return {
+        "draw",
+        "1.9",
+        "DRAW recurrent VAE with Gaussian attention, its states initialised from attributes or fc7 features",
+        "generator",
+        {ParamSpec::choice("condition", "attributes", {"attributes", "features", "none"},
+                           "attributes: the +1/-1 attribute vector; features: the image's fc7 (training) / a target "
+                           "fc7 from per-attribute Gaussians (generation), as the DeepFace seed proposes; none: "
+                           "unconditioned"),
+         ParamSpec::choice("likelihood", "gaussian", {"gaussian", "bernoulli"},
+                           "pixel likelihood: gaussian (colour; one standard deviation fitted to the errors) or "
+                           "bernoulli (binary images, as the DRAW paper's MNIST)"),
+         ParamSpec::integer("size", 32, "image width and height the model draws").range(8, 256),
+         ParamSpec::integer("glimpses", 12, "T: reads and writes per image").range(1, 256),
+         ParamSpec::flag("attention", true, "Gaussian read/write attention (false: whole image each glimpse)"),
+         ParamSpec::integer("read_n", 6, "read grid N x N").range(2, 64),
+         ParamSpec::integer("write_n", 12, "write grid N x N (12 draws finer detail than 8 at 32 px, in the same time)")
+             .range(2, 64),
+         ParamSpec::integer("encoder", 256, "encoder LSTM width").range(1, 8192),
+         ParamSpec::integer("decoder", 256, "decoder LSTM width").range(1, 8192),
+         ParamSpec::integer("latent", 32, "latent size per glimpse").range(1, 4096),
+         ParamSpec::real("temperature", 0.5,
+                         "scale of the latent noise when drawing faces (1: the prior; lower: "
+                         "faces closer to what the condition asks for, less varied)")
+             .range(0.0, 10.0),
+         ParamSpec::integer("epochs", 5,
+                            "passes over the training images (about 55 s each at 32 px on 14K faces, 2 cores)")
+             .range(1, 100000),
+         ParamSpec::integer("batch_size", 64, "images per step").range(1, 65536),
+         ParamSpec::real("lr", 2e-3,
+                         "Adam learning rate (in five epochs 2e-3 reaches a better bound than 1e-3 or 4e-3)")
+             .range(0.0, 1.0),
+         ParamSpec::real("clip", 10.0, "gradient norm clipping").range(0.0, 1e6),
+         ParamSpec::real("kl_weight", 4.0,
+                         "beta: weight of the KL terms while training (above 1: less in the latents, "
+                         "more left to the condition; 1: the ELBO itself)")
+             .range(0.0, 1000.0),
+         gen::emphasis_spec(), gen::requests_spec(), gen::per_request_spec()},
+        gen::input_ports(),
+        gen::output_ports()};
   }
 
   Artifacts run(const Artifacts& inputs, const facet::Params& params, facet::Context& ctx) override {
@@ -56,7 +64,8 @@ class DrawStep final : public facet::Step {
     const std::int64_t size = params.get_int("size");
     gen::TrainingData data(inputs, mode, size, ctx);
     data.conditions.emphasis = params.get_float("emphasis");
-    const auto requests = gen::parse_requests(params.get_string_list("requests"), data.conditions.attribute_names);  // before training
+    const auto requests =
+        gen::parse_requests(params.get_string_list("requests"), data.conditions.attribute_names);  // before training
     const auto options = draw::DrawOptions()
                              .size(size)
                              .channels(3)
@@ -82,8 +91,10 @@ class DrawStep final : public facet::Step {
     auto terms = [&](const torch::Tensor& rows) {
       const auto x = data.pixels(rows);
       const auto out = net->forward(x, data.condition(rows));
-      auto reconstruction = gaussian ? (torch::sigmoid(out.canvas) - x).pow(2).sum({1, 2, 3})
-                                     : torch::binary_cross_entropy_with_logits(out.canvas, x, {}, {}, torch::Reduction::None).sum({1, 2, 3});
+      auto reconstruction =
+          gaussian
+              ? (torch::sigmoid(out.canvas) - x).pow(2).sum({1, 2, 3})
+              : torch::binary_cross_entropy_with_logits(out.canvas, x, {}, {}, torch::Reduction::None).sum({1, 2, 3});
       auto kl = torch::zeros_like(reconstruction);
       for (const auto& k : out.kl) kl = kl + k;
       return std::make_pair(reconstruction, kl);
@@ -96,8 +107,8 @@ class DrawStep final : public facet::Step {
     for (std::int64_t epoch = 0; epoch < epochs; ++epoch) {
       net->train();
       const auto order = data.shuffled_train_rows(rng);
-      auto progress = ctx.progress(fmt::format("epoch {}/{}", epoch + 1, epochs), (order.numel() + batch - 1) / batch,
-                                   "batches");
+      auto progress =
+          ctx.progress(fmt::format("epoch {}/{}", epoch + 1, epochs), (order.numel() + batch - 1) / batch, "batches");
       double total = 0, total_kl = 0;
       for (std::int64_t begin = 0; begin < order.numel(); begin += batch) {
         const auto rows = order.slice(0, begin, std::min(order.numel(), begin + batch));
@@ -124,7 +135,8 @@ class DrawStep final : public facet::Step {
     if (data.test_rows.numel() > 0) {
       auto reconstruction_sum = torch::zeros({}, torch::kFloat64), kl_sum = torch::zeros({}, torch::kFloat64);
       for (std::int64_t begin = 0; begin < data.test_rows.numel(); begin += 256) {
-        const auto [reconstruction, kl] = terms(data.test_rows.slice(0, begin, std::min(data.test_rows.numel(), begin + 256)));
+        const auto [reconstruction, kl] =
+            terms(data.test_rows.slice(0, begin, std::min(data.test_rows.numel(), begin + 256)));
         reconstruction_sum += reconstruction.sum().to(torch::kFloat64);
         kl_sum += kl.sum().to(torch::kFloat64);
       }
@@ -133,7 +145,8 @@ class DrawStep final : public facet::Step {
       const double test_kl = kl_sum.item<double>() / images;
       ctx.metric("test_negative_elbo_nats", test_nats);
       ctx.metric("test_kl_nats", test_kl);
-      ctx.info("test -ELBO {:.2f} nats per image, KL {:.1f} of it ({} images)", test_nats, test_kl, data.test_rows.numel());
+      ctx.info("test -ELBO {:.2f} nats per image, KL {:.1f} of it ({} images)", test_nats, test_kl,
+               data.test_rows.numel());
     }
 
     // DRAW's hallmark: the canvas glimpse by glimpse, for one face per request.

@@ -27,11 +27,9 @@ torch::Tensor join(const torch::Tensor& z, const torch::Tensor& condition) {
 /// conv_transpose2d(x, weight) without bias, as the input gradient of
 /// conv2d(., weight): the two are adjoint.
 struct AdjointConv : torch::autograd::Function<AdjointConv> {
-  static std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> conv_backward(const torch::Tensor& grad_output,
-                                                                             const torch::Tensor& input,
-                                                                             const torch::Tensor& weight,
-                                                                             std::int64_t stride, std::int64_t padding,
-                                                                             std::array<bool, 3> mask) {
+  static std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> conv_backward(
+      const torch::Tensor& grad_output, const torch::Tensor& input, const torch::Tensor& weight, std::int64_t stride,
+      std::int64_t padding, std::array<bool, 3> mask) {
     return at::convolution_backward(grad_output.contiguous(), input, weight, c10::nullopt, {stride, stride},
                                     {padding, padding}, {1, 1}, false, {0, 0}, 1, mask);
   }
@@ -43,8 +41,8 @@ struct AdjointConv : torch::autograd::Function<AdjointConv> {
     ctx->saved_data["padding"] = padding;
     const auto side = [&](std::int64_t in, std::int64_t k) { return (in - 1) * stride - 2 * padding + k; };
     // Only its shape is read: the convolution's input whose gradient this is.
-    const auto shape = torch::empty({x.size(0), weight.size(1), side(x.size(2), weight.size(2)), side(x.size(3), weight.size(3))},
-                                    x.options());
+    const auto shape = torch::empty(
+        {x.size(0), weight.size(1), side(x.size(2), weight.size(2)), side(x.size(3), weight.size(3))}, x.options());
     return std::get<0>(conv_backward(x, shape, weight, stride, padding, {true, false, false}));
   }
 
@@ -73,7 +71,8 @@ TransposedConv2dImpl::TransposedConv2dImpl(const torch::nn::ConvTranspose2dOptio
   const auto& p = options.padding();
   if (s->at(0) != s->at(1) || p->at(0) != p->at(1) || options.groups() != 1 || options.dilation()->at(0) != 1 ||
       options.dilation()->at(1) != 1 || options.output_padding()->at(0) != 0 || options.output_padding()->at(1) != 0) {
-    throw std::invalid_argument("TransposedConv2d supports equal strides and paddings only, without dilation, groups or output padding");
+    throw std::invalid_argument(
+        "TransposedConv2d supports equal strides and paddings only, without dilation, groups or output padding");
   }
   stride_ = s->at(0);
   padding_ = p->at(0);
@@ -113,7 +112,8 @@ torch::Tensor SNConv2dImpl::effective_weight() {
 
 torch::Tensor SNConv2dImpl::forward(const torch::Tensor& x) {
   const auto& o = conv_->options;
-  return F::conv2d(x, effective_weight(), F::Conv2dFuncOptions().bias(conv_->bias).stride(o.stride()).padding(o.padding()));
+  return F::conv2d(x, effective_weight(),
+                   F::Conv2dFuncOptions().bias(conv_->bias).stride(o.stride()).padding(o.padding()));
 }
 
 GeneratorImpl::GeneratorImpl(const GanOptions& o) : options_(o) {
@@ -126,7 +126,8 @@ GeneratorImpl::GeneratorImpl(const GanOptions& o) : options_(o) {
     const std::int64_t in = top >> k;
     const bool last = k == l - 1;
     const std::int64_t out = last ? o.channels() : in / 2;
-    upsample_->push_back(TransposedConv2d(torch::nn::ConvTranspose2dOptions(in, out, 4).stride(2).padding(1).bias(last)));
+    upsample_->push_back(
+        TransposedConv2d(torch::nn::ConvTranspose2dOptions(in, out, 4).stride(2).padding(1).bias(last)));
     if (!last) {
       upsample_->push_back(torch::nn::BatchNorm2d(out));
       upsample_->push_back(torch::nn::ReLU());
@@ -143,7 +144,8 @@ torch::Tensor GeneratorImpl::forward(const torch::Tensor& z, const torch::Tensor
 DiscriminatorImpl::DiscriminatorImpl(const GanOptions& o) : options_(o) {
   const auto l = levels(o.size());
   const bool sn = o.spectral_norm();
-  first_ = register_module("first", SNConv2d(torch::nn::Conv2dOptions(o.channels(), o.width(), 4).stride(2).padding(1), sn));
+  first_ =
+      register_module("first", SNConv2d(torch::nn::Conv2dOptions(o.channels(), o.width(), 4).stride(2).padding(1), sn));
   const std::int64_t maps = o.condition() > 0 ? o.embedding() : 0;
   if (maps > 0) embed_ = register_module("embed", torch::nn::Linear(o.condition(), maps));
   rest_ = register_module("rest", torch::nn::Sequential());
@@ -180,14 +182,18 @@ torch::Tensor GanImpl::sample(const torch::Tensor& condition, std::int64_t count
 Trainer::Trainer(Gan gan, const TrainingOptions& options)
     : gan_(std::move(gan)),
       options_(options),
-      d_opt_(gan_->discriminator->parameters(), torch::optim::AdamOptions(options.lr()).betas({options.beta1(), 0.999})),
+      d_opt_(gan_->discriminator->parameters(),
+             torch::optim::AdamOptions(options.lr()).betas({options.beta1(), 0.999})),
       g_opt_(gan_->generator->parameters(), torch::optim::AdamOptions(options.lr()).betas({options.beta1(), 0.999})) {}
 
-Trainer::Verdicts Trainer::discriminate(const torch::Tensor& real, const torch::Tensor& fake, const torch::Tensor& condition) {
+Trainer::Verdicts Trainer::discriminate(const torch::Tensor& real, const torch::Tensor& fake,
+                                        const torch::Tensor& condition) {
   Verdicts v;
   v.d_real = gan_->discriminator(real, condition);
   v.d_fake = gan_->discriminator(fake, condition);
-  const auto fakes_loss = [](const torch::Tensor& d) { return F::binary_cross_entropy_with_logits(d, torch::zeros_like(d)); };
+  const auto fakes_loss = [](const torch::Tensor& d) {
+    return F::binary_cross_entropy_with_logits(d, torch::zeros_like(d));
+  };
   v.loss = F::binary_cross_entropy_with_logits(v.d_real, torch::full_like(v.d_real, options_.real_label()));
   if (options_.mismatch() && condition.defined() && real.size(0) > 1) {
     const auto d_wrong = gan_->discriminator(real, condition.roll(1, 0));  // each face with its neighbour's condition

@@ -11,13 +11,13 @@
 namespace gan {
 
 struct GanOptions {
-  TORCH_ARG(std::int64_t, size) = 32;      ///< image width and height: a power of two, at least 16
+  TORCH_ARG(std::int64_t, size) = 32;  ///< image width and height: a power of two, at least 16
   TORCH_ARG(std::int64_t, channels) = 3;
-  TORCH_ARG(std::int64_t, noise) = 64;     ///< z width
-  TORCH_ARG(std::int64_t, width) = 64;     ///< channels at the largest scale; doubled at each smaller one
-  TORCH_ARG(std::int64_t, condition) = 0;  ///< condition vector width (0: unconditioned)
-  TORCH_ARG(std::int64_t, embedding) = 32; ///< condition maps the discriminator sees after its first layer
-  TORCH_ARG(bool, spectral_norm) = true;   ///< discriminator weights divided by their largest singular value
+  TORCH_ARG(std::int64_t, noise) = 64;      ///< z width
+  TORCH_ARG(std::int64_t, width) = 64;      ///< channels at the largest scale; doubled at each smaller one
+  TORCH_ARG(std::int64_t, condition) = 0;   ///< condition vector width (0: unconditioned)
+  TORCH_ARG(std::int64_t, embedding) = 32;  ///< condition maps the discriminator sees after its first layer
+  TORCH_ARG(bool, spectral_norm) = true;    ///< discriminator weights divided by their largest singular value
 };
 
 /// A convolution whose weight is divided by its spectral norm, estimated by
@@ -118,7 +118,8 @@ class Trainer {
   Trainer(Gan gan, const TrainingOptions& options);
   /// `real` [B, C, S, S] in [0, 1]; `condition` [B, condition] or undefined.
   StepLosses step(const torch::Tensor& real, const torch::Tensor& condition);
-  torch::Tensor discriminator_loss(const torch::Tensor& real, const torch::Tensor& fake, const torch::Tensor& condition);
+  torch::Tensor discriminator_loss(const torch::Tensor& real, const torch::Tensor& fake,
+                                   const torch::Tensor& condition);
   torch::Tensor generator_loss(const torch::Tensor& fake, const torch::Tensor& condition);
   torch::optim::Adam& discriminator_optimizer() { return d_opt_; }
   torch::optim::Adam& generator_optimizer() { return g_opt_; }

@@ -15,36 +15,44 @@ namespace gen = facet::generators;
 class GanStep final : public facet::Step {
  public:
   facet::StepInfo info() const override {
-    return {"gan",
-            "1.5",
-            "Conditional DCGAN: attributes (or fc7 features) join the generator's noise and the discriminator's first layer",
-            "generator",
-            {ParamSpec::choice("condition", "attributes", {"attributes", "features", "none"},
-                               "attributes: the +1/-1 attribute vector; features: the image's fc7 (training) / a target "
-                               "fc7 from per-attribute Gaussians (generation); none: unconditioned"),
-             ParamSpec::integer("size", 32, "image width and height (a power of two)").range(16, 256),
-             ParamSpec::integer("noise", 64, "z width").range(1, 4096),
-             ParamSpec::integer("width", 32, "channels at full scale, doubled at each halving (DCGAN: 64; 32 trains 2.5x faster here)").range(1, 1024),
-             ParamSpec::integer("embedding", 32, "condition maps joined to the discriminator after its first layer").range(1, 1024),
-             ParamSpec::flag("spectral_norm", true, "spectral normalisation of the discriminator (false: batch norm, as DCGAN)"),
-             ParamSpec::integer("epochs", 10, "passes over the training images (about 30 s each at 32 px on 14K faces, 2 cores)").range(1, 100000),
-             ParamSpec::integer("batch_size", 64, "images per step").range(2, 65536),
-             ParamSpec::real("lr", 2e-4, "Adam learning rate of both networks").range(0.0, 1.0),
-             ParamSpec::real("beta1", 0.5, "Adam beta1 (DCGAN: 0.5)").range(0.0, 1.0),
-             ParamSpec::real("real_label", 0.9, "one-sided label smoothing: the real target (1 = none)").range(0.5, 1.0),
-             ParamSpec::flag("mismatch", true, "matching-aware discriminator: real faces with another face's condition "
-                                                "count as fakes (Reed et al. 2016)"),
-             gen::emphasis_spec(),
-             gen::requests_spec(),
-             gen::per_request_spec()},
-            gen::input_ports(),
-            gen::output_ports()};
+    return {
+        "gan",
+        "1.5",
+        "Conditional DCGAN: attributes (or fc7 features) join the generator's noise and the discriminator's first "
+        "layer",
+        "generator",
+        {ParamSpec::choice("condition", "attributes", {"attributes", "features", "none"},
+                           "attributes: the +1/-1 attribute vector; features: the image's fc7 (training) / a target "
+                           "fc7 from per-attribute Gaussians (generation); none: unconditioned"),
+         ParamSpec::integer("size", 32, "image width and height (a power of two)").range(16, 256),
+         ParamSpec::integer("noise", 64, "z width").range(1, 4096),
+         ParamSpec::integer("width", 32,
+                            "channels at full scale, doubled at each halving (DCGAN: 64; 32 trains 2.5x faster here)")
+             .range(1, 1024),
+         ParamSpec::integer("embedding", 32, "condition maps joined to the discriminator after its first layer")
+             .range(1, 1024),
+         ParamSpec::flag("spectral_norm", true,
+                         "spectral normalisation of the discriminator (false: batch norm, as DCGAN)"),
+         ParamSpec::integer("epochs", 10,
+                            "passes over the training images (about 30 s each at 32 px on 14K faces, 2 cores)")
+             .range(1, 100000),
+         ParamSpec::integer("batch_size", 64, "images per step").range(2, 65536),
+         ParamSpec::real("lr", 2e-4, "Adam learning rate of both networks").range(0.0, 1.0),
+         ParamSpec::real("beta1", 0.5, "Adam beta1 (DCGAN: 0.5)").range(0.0, 1.0),
+         ParamSpec::real("real_label", 0.9, "one-sided label smoothing: the real target (1 = none)").range(0.5, 1.0),
+         ParamSpec::flag("mismatch", true,
+                         "matching-aware discriminator: real faces with another face's condition "
+                         "count as fakes (Reed et al. 2016)"),
+         gen::emphasis_spec(), gen::requests_spec(), gen::per_request_spec()},
+        gen::input_ports(),
+        gen::output_ports()};
   }
 
   Artifacts run(const Artifacts& inputs, const facet::Params& params, facet::Context& ctx) override {
     const std::int64_t size = params.get_int("size");
     if ((size & (size - 1)) != 0) {
-      throw facet::Error(fmt::format("size {} is not a power of two: the GAN doubles 4x4 up to the image (try 16, 32, 64)", size));
+      throw facet::Error(
+          fmt::format("size {} is not a power of two: the GAN doubles 4x4 up to the image (try 16, 32, 64)", size));
     }
     gen::TrainingData data(inputs, params.get_string("condition"), size, ctx);
     data.conditions.emphasis = params.get_float("emphasis");

@@ -1,8 +1,8 @@
 #include "generator_io.hpp"
 
+#include <torch/torch.h>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
-#include <torch/torch.h>
 
 #include <facet/errors.hpp>
 #include <facet/names.hpp>
@@ -37,8 +37,9 @@ ParamSpec emphasis_spec() {
 
 std::vector<PortSpec> output_ports() {
   return {{"model", "the trained generator and what it needs to turn requests into conditions"},
-          {"samples", "images [R*K, 3, S, S] uint8 (K per request), request [R*K]; requested [R, A] (1 = asked for); "
-                      "requests, attribute_names"}};
+          {"samples",
+           "images [R*K, 3, S, S] uint8 (K per request), request [R*K]; requested [R, A] (1 = asked for); "
+           "requests, attribute_names"}};
 }
 
 std::vector<std::vector<int>> parse_requests(const std::vector<std::string>& requests,
@@ -84,7 +85,8 @@ std::vector<std::int64_t> closest_rows(const torch::Tensor& signs, const std::ve
   auto agreement = torch::zeros({signs.size(0)}, torch::kInt64);
   for (int a : attributes) {
     agreement += all.select(1, a).gt(0).to(torch::kInt64);
-    for (auto sibling : exclusive_siblings(a, attribute_names)) agreement -= all.select(1, sibling).gt(0).to(torch::kInt64);
+    for (auto sibling : exclusive_siblings(a, attribute_names))
+      agreement -= all.select(1, sibling).gt(0).to(torch::kInt64);
   }
   return vggface::to_rows(torch::nonzero(agreement == agreement.max()).flatten());
 }
@@ -98,7 +100,8 @@ torch::Tensor pick_closest(const torch::Tensor& signs, const std::vector<int>& a
   return torch::tensor(picked, torch::kInt64);
 }
 
-torch::Tensor ConditionModel::request(const std::vector<int>& attributes, std::int64_t count, std::mt19937_64& rng) const {
+torch::Tensor ConditionModel::request(const std::vector<int>& attributes, std::int64_t count,
+                                      std::mt19937_64& rng) const {
   if (mode == "none") return {};
   // Every request starts from the training faces that already have the most
   // of it, and changes only what they lack.
@@ -153,8 +156,9 @@ ConditionModel ConditionModel::load(const Artifact& model) {
   m.attribute_names = model.attr_strings("attribute_names");
   if (model.has_attr("condition.emphasis")) m.emphasis = model.attr_float("condition.emphasis");
   if ((m.mode == "features" || m.mode == "attributes") && !model.has("condition.base_signs")) {
-    throw Error("this generator model was made before requests started from kept training faces (it has no "
-                "condition.base_signs): train it again, e.g. runner PIPELINE --rerun generator");
+    throw Error(
+        "this generator model was made before requests started from kept training faces (it has no "
+        "condition.base_signs): train it again, e.g. runner PIPELINE --rerun generator");
   }
   if (m.mode == "features") {
     m.positive_mean = model.get("condition.positive_mean").to(torch::kFloat32);
@@ -178,7 +182,8 @@ std::int64_t dataset_rows(const Artifacts& inputs) {
   const auto n = inputs.at("images").num_rows("images");
   const auto scored = inputs.at("attributes").num_rows("scores");
   if (scored != n) {
-    throw Error(fmt::format("images has {} rows but attributes has {}: connect outputs of one dataset step", n, scored));
+    throw Error(
+        fmt::format("images has {} rows but attributes has {}: connect outputs of one dataset step", n, scored));
   }
   return n;
 }
@@ -205,8 +210,9 @@ TrainingData::TrainingData(const Artifacts& inputs, const std::string& mode, std
     const auto end = std::min(n, begin + kSlice);
     auto x = images.rows("images", begin, end).to(torch::kFloat32);
     if (x.size(2) != size || x.size(3) != size) {
-      x = torch::nn::functional::interpolate(
-          x, torch::nn::functional::InterpolateFuncOptions().size(std::vector<std::int64_t>{size, size}).mode(torch::kArea));
+      x = torch::nn::functional::interpolate(x, torch::nn::functional::InterpolateFuncOptions()
+                                                    .size(std::vector<std::int64_t>{size, size})
+                                                    .mode(torch::kArea));
     }
     images_.slice(0, begin, end).copy_(x.round().clamp(0, 255).to(torch::kUInt8));
   }
@@ -225,11 +231,13 @@ TrainingData::TrainingData(const Artifacts& inputs, const std::string& mode, std
     condition_ = signs;
   } else if (mode == "features") {
     if (inputs.count("features") == 0) {
-      throw Error("condition: features needs the 'features' input (fc7 from an extract step); or use condition: attributes");
+      throw Error(
+          "condition: features needs the 'features' input (fc7 from an extract step); or use condition: attributes");
     }
     const Artifact& features = inputs.at("features");
     if (features.num_rows("features") != n) {
-      throw Error(fmt::format("features has {} rows, images {}: extract them from the same images", features.num_rows("features"), n));
+      throw Error(fmt::format("features has {} rows, images {}: extract them from the same images",
+                              features.num_rows("features"), n));
     }
     auto f = features.get("features").to(torch::kFloat32);
     const auto train = f.index_select(0, train_rows);
@@ -264,15 +272,19 @@ torch::Tensor TrainingData::condition(const torch::Tensor& rows) const {
 }
 
 torch::Tensor TrainingData::shuffled_train_rows(std::mt19937_64& rng) const {
-  std::vector<std::int64_t> order(train_rows.data_ptr<std::int64_t>(), train_rows.data_ptr<std::int64_t>() + train_rows.numel());
+  std::vector<std::int64_t> order(train_rows.data_ptr<std::int64_t>(),
+                                  train_rows.data_ptr<std::int64_t>() + train_rows.numel());
   std::shuffle(order.begin(), order.end(), rng);
   return torch::tensor(order, torch::kInt64);
 }
 
 std::string grid_png(const torch::Tensor& images, int scale) {
   const auto r = images.size(0), k = images.size(1), h = images.size(3), w = images.size(4);
-  auto grid = images.clamp(0, 1).mul(255).round().to(torch::kUInt8)  // [R, K, 3, H, W]
-                  .permute({0, 3, 1, 4, 2})                          // [R, H, K, W, 3]
+  auto grid = images.clamp(0, 1)
+                  .mul(255)
+                  .round()
+                  .to(torch::kUInt8)         // [R, K, 3, H, W]
+                  .permute({0, 3, 1, 4, 2})  // [R, H, K, W, 3]
                   .reshape({r * h, k * w, 3})
                   .flip(2)  // RGB -> BGR for OpenCV
                   .contiguous();

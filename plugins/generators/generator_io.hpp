@@ -48,7 +48,8 @@ torch::Tensor pick_closest(const torch::Tensor& signs, const std::vector<int>& a
 struct ConditionModel {
   std::string mode = "none";  ///< features, attributes or none
   std::vector<std::string> attribute_names;
-  torch::Tensor positive_mean;  ///< features: [A, W], normalised fc7 averaged over the training faces with each attribute
+  torch::Tensor
+      positive_mean;  ///< features: [A, W], normalised fc7 averaged over the training faces with each attribute
   torch::Tensor negative_mean;  ///< features: [A, W], the same over those without it
   torch::Tensor base_features;  ///< features: [K, W] of K training faces
   torch::Tensor base_signs;     ///< [K, A] int8 attribute signs of the same faces
@@ -103,15 +104,16 @@ class TrainingData {
 /// rebuilds it and draws `per_request` faces for each request,
 /// [R, K, 3, S, S] in [0, 1]. Every generator step samples through this, so
 /// `runner generate` and the `sample` step draw what the step would.
-torch::Tensor sample_faces(const Artifact& model, const std::vector<std::vector<int>>& requests, std::int64_t per_request,
-                           std::uint64_t seed);
+torch::Tensor sample_faces(const Artifact& model, const std::vector<std::vector<int>>& requests,
+                           std::int64_t per_request, std::uint64_t seed);
 
 /// A grid of images [R, K, 3, H, W] in [0, 1] as PNG, each pixel `scale` x `scale`.
 std::string grid_png(const torch::Tensor& images, int scale);
 
 /// The `samples` artifact from faces [R, K, 3, S, S] in [0, 1]; also saves samples.png.
-Artifact samples_artifact(const std::vector<std::string>& attribute_names, const std::vector<std::vector<int>>& requests,
-                          const std::vector<std::string>& texts, const torch::Tensor& faces, Context& ctx);
+Artifact samples_artifact(const std::vector<std::string>& attribute_names,
+                          const std::vector<std::vector<int>>& requests, const std::vector<std::string>& texts,
+                          const torch::Tensor& faces, Context& ctx);
 
 /// A generator step's outputs: its model (with `sampler: sample` and the
 /// condition model added) and the samples for the `requests` parameter.

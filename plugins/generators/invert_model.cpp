@@ -20,7 +20,8 @@ vggface::Preprocessing preprocessing_of(vggface::AttributeNet& net, const std::s
 torch::Tensor resize(const torch::Tensor& x, std::int64_t size) {
   if (x.size(2) == size && x.size(3) == size) return x;
   return torch::nn::functional::interpolate(
-      x, torch::nn::functional::InterpolateFuncOptions().size(std::vector<std::int64_t>{size, size}).mode(torch::kArea));
+      x,
+      torch::nn::functional::InterpolateFuncOptions().size(std::vector<std::int64_t>{size, size}).mode(torch::kArea));
 }
 
 }  // namespace
@@ -35,7 +36,8 @@ std::pair<torch::Tensor, torch::Tensor> LayerGaussians::target(const std::vector
   auto weighted = torch::zeros({mean.size(1)});
   for (int a : attributes) {
     if (count[a].item<std::int64_t>() < 2) {
-      throw Error(fmt::format("no two training faces have '{}': inversion has no target for it", attribute_names[static_cast<size_t>(a)]));
+      throw Error(fmt::format("no two training faces have '{}': inversion has no target for it",
+                              attribute_names[static_cast<size_t>(a)]));
     }
     const auto gain = (std.select(0, a).clamp_min(floor).pow(-2) - population).clamp_min(0);
     weight += gain;
@@ -62,7 +64,8 @@ LayerGaussians fit(vggface::AttributeNet& net, const std::string& preprocessing,
   kept_rows.resize(static_cast<size_t>(std::min<std::int64_t>(keep, batches.size())));
   std::sort(kept_rows.begin(), kept_rows.end());
   std::vector<torch::Tensor> kept;
-  auto progress = ctx.progress(fmt::format("fitting {} Gaussians over {}", a, options.layer()), batches.size(), "faces");
+  auto progress =
+      ctx.progress(fmt::format("fitting {} Gaussians over {}", a, options.layer()), batches.size(), "faces");
   batches.for_each(kBatch, false, unused, [&](const torch::Tensor& pixels, const torch::Tensor& batch_rows) {
     const auto activations = net->backbone->forward(vggface::preprocess(pixels, prep, unused), options.layer())
                                  .flatten(1)
@@ -83,7 +86,8 @@ LayerGaussians fit(vggface::AttributeNet& net, const std::string& preprocessing,
     face_sum += small.sum(0).to(torch::kFloat64);
     const auto* r = batch_rows.data_ptr<std::int64_t>();
     for (std::int64_t i = 0; i < batch_rows.numel(); ++i) {
-      if (std::binary_search(kept_rows.begin(), kept_rows.end(), r[i])) kept.push_back(small[i].clone());  // not a view of the batch
+      if (std::binary_search(kept_rows.begin(), kept_rows.end(), r[i]))
+        kept.push_back(small[i].clone());  // not a view of the batch
     }
     progress->advance(pixels.size(0));
   });
@@ -139,12 +143,14 @@ torch::Tensor invert_faces(vggface::AttributeNet& net, const std::string& prepro
   for (std::int64_t it = 0; it < options.iterations(); ++it) {
     adam.zero_grad();
     const auto shifted = faces.roll({shift(rng), shift(rng)}, {2, 3});
-    const auto activations = net->backbone->forward(vggface::preprocess(shifted * 255.0f, prep, unused), options.layer()).flatten(1);
+    const auto activations =
+        net->backbone->forward(vggface::preprocess(shifted * 255.0f, prep, unused), options.layer()).flatten(1);
     const auto loss = (activations - target).square().mul(weight).mean() + options.tv_weight() * total_variation(faces);
     loss.backward();
     adam.step();
     torch::NoGradGuard no_grad;
-    if (options.blur_every() > 0 && (it + 1) % options.blur_every() == 0) faces.copy_(gaussian_blur(faces, options.blur_sigma()));
+    if (options.blur_every() > 0 && (it + 1) % options.blur_every() == 0)
+      faces.copy_(gaussian_blur(faces, options.blur_sigma()));
     faces.clamp_(0, 1);
   }
   return faces.detach();

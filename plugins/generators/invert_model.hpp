@@ -44,11 +44,11 @@ struct InvertOptions {
 
 /// Per-attribute statistics of one layer over the training faces.
 struct LayerGaussians {
-  torch::Tensor mean, std;  ///< [A, D] over the faces that have each attribute
-  torch::Tensor count;      ///< [A] int64: how many faces each Gaussian was fitted on
-  torch::Tensor spread;     ///< [D] the standard deviation over all training faces
-  torch::Tensor mean_face;  ///< [3, S, S] the mean training face in [0, 1]
-  torch::Tensor faces;      ///< [K, 3, S, S] uint8: training faces to start from
+  torch::Tensor mean, std;   ///< [A, D] over the faces that have each attribute
+  torch::Tensor count;       ///< [A] int64: how many faces each Gaussian was fitted on
+  torch::Tensor spread;      ///< [D] the standard deviation over all training faces
+  torch::Tensor mean_face;   ///< [3, S, S] the mean training face in [0, 1]
+  torch::Tensor faces;       ///< [K, 3, S, S] uint8: training faces to start from
   torch::Tensor face_signs;  ///< [K, A] int8: their attribute signs (a request starts from the closest)
 
   /// A request's target and the weight of each unit, both [D]: the mean of

@@ -13,10 +13,17 @@ Artifact draw_artifact(draw::Draw& net) {
   const auto& o = net->options();
   Artifact model = module_to_artifact(*net);
   model.set_attr("architecture", std::string("draw"));
-  for (const auto& [name, value] : std::vector<std::pair<std::string, std::int64_t>>{
-           {"size", o.size()}, {"channels", o.channels()}, {"glimpses", o.glimpses()}, {"attention", o.attention() ? 1 : 0},
-           {"read_n", o.read_n()}, {"write_n", o.write_n()}, {"encoder", o.encoder()}, {"decoder", o.decoder()},
-           {"latent", o.latent()}, {"condition_width", o.condition()}}) {
+  for (const auto& [name, value] :
+       std::vector<std::pair<std::string, std::int64_t>>{{"size", o.size()},
+                                                         {"channels", o.channels()},
+                                                         {"glimpses", o.glimpses()},
+                                                         {"attention", o.attention() ? 1 : 0},
+                                                         {"read_n", o.read_n()},
+                                                         {"write_n", o.write_n()},
+                                                         {"encoder", o.encoder()},
+                                                         {"decoder", o.decoder()},
+                                                         {"latent", o.latent()},
+                                                         {"condition_width", o.condition()}}) {
     model.set_attr(name, value);
   }
   model.set_attr("temperature", o.temperature());
@@ -45,9 +52,14 @@ Artifact gan_artifact(gan::Gan& net) {
   const auto& o = net->options();
   Artifact model = module_to_artifact(*net);
   model.set_attr("architecture", std::string("gan"));
-  for (const auto& [name, value] : std::vector<std::pair<std::string, std::int64_t>>{
-           {"size", o.size()}, {"channels", o.channels()}, {"noise", o.noise()}, {"width", o.width()},
-           {"condition_width", o.condition()}, {"embedding", o.embedding()}, {"spectral_norm", o.spectral_norm() ? 1 : 0}}) {
+  for (const auto& [name, value] :
+       std::vector<std::pair<std::string, std::int64_t>>{{"size", o.size()},
+                                                         {"channels", o.channels()},
+                                                         {"noise", o.noise()},
+                                                         {"width", o.width()},
+                                                         {"condition_width", o.condition()},
+                                                         {"embedding", o.embedding()},
+                                                         {"spectral_norm", o.spectral_norm() ? 1 : 0}}) {
     model.set_attr(name, value);
   }
   return model;
@@ -85,12 +97,16 @@ Artifact invert_artifact(const Artifact& classifier, const invert::InvertOptions
   model.set_attr("architecture", std::string("invert"));
   model.set_attr("layer", o.layer());
   model.set_attr("start", o.start());
-  for (const auto& [name, value] : std::vector<std::pair<std::string, std::int64_t>>{
-           {"size", o.size()}, {"iterations", o.iterations()}, {"jitter", o.jitter()}, {"blur_every", o.blur_every()}}) {
+  for (const auto& [name, value] : std::vector<std::pair<std::string, std::int64_t>>{{"size", o.size()},
+                                                                                     {"iterations", o.iterations()},
+                                                                                     {"jitter", o.jitter()},
+                                                                                     {"blur_every", o.blur_every()}}) {
     model.set_attr(name, value);
   }
-  for (const auto& [name, value] : std::vector<std::pair<std::string, double>>{
-           {"lr", o.lr()}, {"tv_weight", o.tv_weight()}, {"blur_sigma", o.blur_sigma()}, {"start_noise", o.start_noise()}}) {
+  for (const auto& [name, value] : std::vector<std::pair<std::string, double>>{{"lr", o.lr()},
+                                                                               {"tv_weight", o.tv_weight()},
+                                                                               {"blur_sigma", o.blur_sigma()},
+                                                                               {"start_noise", o.start_noise()}}) {
     model.set_attr(name, value);
   }
   return model;
@@ -125,14 +141,15 @@ Inversion load_invert(const Artifact& model) {
   inversion.gaussians.mean_face = model.get("gaussians.mean_face").to(torch::kFloat32);
   inversion.gaussians.faces = model.get("gaussians.faces");
   // Models made before the signs were kept start from any of their faces, as they did.
-  inversion.gaussians.face_signs = model.has("gaussians.face_signs")
-                                       ? model.get("gaussians.face_signs")
-                                       : torch::zeros({inversion.gaussians.faces.size(0), inversion.gaussians.mean.size(0)}, torch::kInt8);
+  inversion.gaussians.face_signs =
+      model.has("gaussians.face_signs")
+          ? model.get("gaussians.face_signs")
+          : torch::zeros({inversion.gaussians.faces.size(0), inversion.gaussians.mean.size(0)}, torch::kInt8);
   return inversion;
 }
 
-torch::Tensor sample_faces(const Artifact& model, const std::vector<std::vector<int>>& requests, std::int64_t per_request,
-                           std::uint64_t seed) {
+torch::Tensor sample_faces(const Artifact& model, const std::vector<std::vector<int>>& requests,
+                           std::int64_t per_request, std::uint64_t seed) {
   const auto conditions = ConditionModel::load(model);
   const auto architecture = model.attr_string("architecture");
   std::mt19937_64 rng(seed);
@@ -153,11 +170,12 @@ torch::Tensor sample_faces(const Artifact& model, const std::vector<std::vector<
   } else if (architecture == "invert") {
     auto inversion = load_invert(model);
     draw_faces = [inversion, &conditions, &rng](const std::vector<int>& request, std::int64_t n) mutable {
-      return invert::invert_faces(inversion.net, inversion.preprocessing, inversion.options, inversion.gaussians, request,
-                                  conditions.attribute_names, n, rng);
+      return invert::invert_faces(inversion.net, inversion.preprocessing, inversion.options, inversion.gaussians,
+                                  request, conditions.attribute_names, n, rng);
     };
   } else {
-    throw Error(fmt::format("the model's architecture '{}' is not one the 'sample' step knows (draw, gan, invert)", architecture));
+    throw Error(fmt::format("the model's architecture '{}' is not one the 'sample' step knows (draw, gan, invert)",
+                            architecture));
   }
   std::vector<torch::Tensor> faces;
   for (const auto& request : requests) faces.push_back(draw_faces(request, per_request));

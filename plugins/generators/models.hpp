@@ -25,7 +25,8 @@ struct Inversion {
   invert::InvertOptions options;
   invert::LayerGaussians gaussians;
 };
-Artifact invert_artifact(const Artifact& classifier, const invert::InvertOptions& options, const invert::LayerGaussians& gaussians);
+Artifact invert_artifact(const Artifact& classifier, const invert::InvertOptions& options,
+                         const invert::LayerGaussians& gaussians);
 Inversion load_invert(const Artifact& model);
 
 }  // namespace facet::generators

@@ -24,7 +24,8 @@ class SampleStep final : public facet::Step {
   Artifacts run(const Artifacts& inputs, const facet::Params& params, facet::Context& ctx) override {
     const auto& model = inputs.at("model");
     if (!model.has_attr("architecture") || !model.has_attr("condition")) {
-      throw facet::Error("the 'model' input is not a generator's model (connect the model output of draw, gan or invert)");
+      throw facet::Error(
+          "the 'model' input is not a generator's model (connect the model output of draw, gan or invert)");
     }
     const auto names = model.attr_strings("attribute_names");
     const auto texts = params.get_string_list("requests");

@@ -1,10 +1,10 @@
-#include <catch2/catch.hpp>
 #include <torch/torch.h>
+#include <catch2/catch.hpp>
 
 #include "draw_model.hpp"
-#include "generator_io.hpp"
 #include "facet/names.hpp"
 #include "facet/pubfig.hpp"
+#include "generator_io.hpp"
 #include "test_support.hpp"
 
 using draw::Attention;
@@ -73,7 +73,8 @@ TEST_CASE("draw: the Gaussian likelihood with the fitted sigma is the Normal's l
   const auto squared = (mean - x).pow(2).sum();
   const auto nll = draw::fitted_gaussian_nll(squared, 300.0);
   const double sigma = std::sqrt(squared.item<double>() / 300.0);
-  const auto by_hand = -(-(x - mean.detach()).pow(2) / (2 * sigma * sigma) - std::log(sigma) - 0.5 * std::log(2 * M_PI)).sum();
+  const auto by_hand =
+      -(-(x - mean.detach()).pow(2) / (2 * sigma * sigma) - std::log(sigma) - 0.5 * std::log(2 * M_PI)).sum();
   CHECK(nll.item<double>() == Approx(by_hand.item<double>()).epsilon(1e-9));
   nll.backward();  // sigma held constant: d/dmean = (mean - x) / sigma^2
   CHECK(torch::allclose(mean.grad(), (mean.detach() - x) / (sigma * sigma)));
@@ -119,7 +120,8 @@ TEST_CASE("draw: conditioning sets the initial states; the model runs with and w
   const auto steps = net->sample(c1, 2);
   CHECK(steps.size() == 4);
   CHECK(steps.back().min().item<float>() >= 0.0f);
-  draw::Draw plain(draw::DrawOptions().size(8).channels(1).glimpses(3).attention(false).encoder(16).decoder(16).latent(4));
+  draw::Draw plain(
+      draw::DrawOptions().size(8).channels(1).glimpses(3).attention(false).encoder(16).decoder(16).latent(4));
   const auto zero = plain->initial_states({}, 3);
   CHECK(torch::equal(zero.h_dec, torch::zeros({3, 16})));
   CHECK(plain->forward(torch::rand({3, 1, 8, 8}), {}).canvas.sizes() == torch::IntArrayRef({3, 1, 8, 8}));
@@ -128,17 +130,20 @@ TEST_CASE("draw: conditioning sets the initial states; the model runs with and w
 TEST_CASE("attribute requests: names, nearest match and exclusive groups", "[draw]") {
   const std::vector<std::string> names(facet::pubfig::kAttributeNames.begin(), facet::pubfig::kAttributeNames.end());
   CHECK(facet::parse_attribute_request("Male, eyeglasses ,Smiling", names) ==
-        std::vector<int>{facet::pubfig::index_of("Male"), facet::pubfig::index_of("Eyeglasses"), facet::pubfig::index_of("Smiling")});
+        std::vector<int>{facet::pubfig::index_of("Male"), facet::pubfig::index_of("Eyeglasses"),
+                         facet::pubfig::index_of("Smiling")});
   CHECK_THROWS_WITH(facet::parse_attribute_request("Blnd Hair", names),
-                    Catch::Contains("unknown attribute 'Blnd Hair'; did you mean 'Blond Hair'?") && Catch::Contains("valid: Male, Asian"));
+                    Catch::Contains("unknown attribute 'Blnd Hair'; did you mean 'Blond Hair'?") &&
+                        Catch::Contains("valid: Male, Asian"));
   CHECK_THROWS_WITH(facet::parse_attribute_request("Black Hair, Blond Hair", names),
                     Catch::Contains("'Black Hair' and 'Blond Hair' contradict each other") &&
                         Catch::Contains("(Black Hair, Blond Hair, Brown Hair, Gray Hair)"));
   CHECK_THROWS_WITH(facet::parse_attribute_request(" , ", names), Catch::Contains("names no attribute"));
 }
 
-TEST_CASE("condition vectors: the training faces closest to a request, changed to have it and not its exclusive siblings",
-          "[draw]") {
+TEST_CASE(
+    "condition vectors: the training faces closest to a request, changed to have it and not its exclusive siblings",
+    "[draw]") {
   // Three attributes, two of one exclusive group; base faces in a 2-wide feature space:
   // blond with glasses, black-haired, blond, black-haired.
   generators::ConditionModel m;
@@ -211,8 +216,9 @@ TEST_CASE("condition vectors: emphasis moves each requested attribute further al
 
 TEST_CASE("draw step: trains, reports the test -ELBO and draws faces for each request", "[draw]") {
   Artifacts inputs = test::generator_inputs(32);
-  const std::string small = "glimpses: 3, encoder: 16, decoder: 16, latent: 4, epochs: 1, size: 16, per_request: 2, "
-                            "requests: ['Smiling', 'Black Hair, Eyeglasses']";
+  const std::string small =
+      "glimpses: 3, encoder: 16, decoder: 16, latent: 4, epochs: 1, size: 16, per_request: 2, "
+      "requests: ['Smiling', 'Black Hair, Eyeglasses']";
   const auto out = test::run_step("draw", inputs, "{condition: attributes, " + small + "}");
   const auto& samples = out.at("samples");
   CHECK(samples.shape("images") == std::vector<std::int64_t>{4, 3, 16, 16});
@@ -222,13 +228,16 @@ TEST_CASE("draw step: trains, reports the test -ELBO and draws faces for each re
   CHECK(out.at("_files").has("glimpses.png"));
   CHECK(out.at("_files").has("samples.png"));
   CHECK(out.at("model").attr_string("condition") == "attributes");
-  const auto older = test::without_tensor(out.at("model"), "condition.base_signs");  // saved before the starting faces were kept
-  CHECK_THROWS_WITH(test::run_step("sample", {{"model", older}}, "{per_request: 1, requests: ['Smiling']}"),
-                    Catch::Contains("made before requests started from kept training faces") && Catch::Contains("--rerun"));
+  const auto older =
+      test::without_tensor(out.at("model"), "condition.base_signs");  // saved before the starting faces were kept
+  CHECK_THROWS_WITH(
+      test::run_step("sample", {{"model", older}}, "{per_request: 1, requests: ['Smiling']}"),
+      Catch::Contains("made before requests started from kept training faces") && Catch::Contains("--rerun"));
   CHECK_THROWS_WITH(test::run_step("draw", inputs, "{condition: features, " + small + "}"),
                     Catch::Contains("needs the 'features' input"));
-  CHECK_THROWS_WITH(test::run_step("draw", inputs, "{condition: attributes, " + small + ", requests: ['Blnd Hair']}"),
-                    Catch::Contains("request \"Blnd Hair\": unknown attribute 'Blnd Hair'; did you mean 'Blond Hair'?"));
+  CHECK_THROWS_WITH(
+      test::run_step("draw", inputs, "{condition: attributes, " + small + ", requests: ['Blnd Hair']}"),
+      Catch::Contains("request \"Blnd Hair\": unknown attribute 'Blnd Hair'; did you mean 'Blond Hair'?"));
   // Inputs every generator checks the same way (generator_io).
   const auto other = test::run_step("synthfaces", {}, "{count: 40, size: 32, persons: 8}");
   CHECK_THROWS_WITH(test::run_step("draw", {{"images", inputs.at("images")}, {"attributes", other.at("attributes")}},
@@ -237,23 +246,27 @@ TEST_CASE("draw step: trains, reports the test -ELBO and draws faces for each re
   Artifact no_training;
   no_training.set("train", torch::empty({0}, torch::kInt64));
   no_training.set("test", torch::arange(96, torch::kInt64));
-  CHECK_THROWS_WITH(test::run_step("draw", {{"images", inputs.at("images")}, {"attributes", inputs.at("attributes")},
-                                            {"split", no_training}},
-                                   "{condition: attributes, " + small + "}"),
-                    Catch::Contains("the training split is empty"));
+  CHECK_THROWS_WITH(
+      test::run_step("draw",
+                     {{"images", inputs.at("images")}, {"attributes", inputs.at("attributes")}, {"split", no_training}},
+                     "{condition: attributes, " + small + "}"),
+      Catch::Contains("the training split is empty"));
   // Conditioned on features: one Gaussian per attribute over them.
   Artifact features;
   features.set("features", torch::randn({96, 6}));
   inputs["features"] = features;
   const auto by_features = test::run_step("draw", inputs, "{condition: features, " + small + "}").at("model");
   CHECK(by_features.shape("condition.positive_mean") == std::vector<std::int64_t>{73, 6});
-  CHECK(by_features.shape("condition.base_features") == std::vector<std::int64_t>{std::min<std::int64_t>(4096, inputs.at("split").get("train").numel()), 6});
+  CHECK(by_features.shape("condition.base_features") ==
+        std::vector<std::int64_t>{std::min<std::int64_t>(4096, inputs.at("split").get("train").numel()), 6});
 }
 
-TEST_CASE("draw step: a KL weight above one leaves less in the latents; the -ELBO it reports stays unweighted", "[draw]") {
+TEST_CASE("draw step: a KL weight above one leaves less in the latents; the -ELBO it reports stays unweighted",
+          "[draw]") {
   const Artifacts inputs = test::generator_inputs(32);
-  const std::string small = "{condition: attributes, glimpses: 3, encoder: 32, decoder: 32, latent: 8, epochs: 20, "
-                            "batch_size: 16, size: 16, per_request: 1, requests: ['Smiling'], kl_weight: ";
+  const std::string small =
+      "{condition: attributes, glimpses: 3, encoder: 32, decoder: 32, latent: 8, epochs: 20, "
+      "batch_size: 16, size: 16, per_request: 1, requests: ['Smiling'], kl_weight: ";
   std::map<std::string, double> plain, weighted;
   test::run_step("draw", inputs, small + "1}", 1, &plain);
   test::run_step("draw", inputs, small + "20}", 1, &weighted);

@@ -1,5 +1,5 @@
-#include <catch2/catch.hpp>
 #include <torch/torch.h>
+#include <catch2/catch.hpp>
 
 #include "facet/pubfig.hpp"
 #include "gan_model.hpp"
@@ -34,19 +34,25 @@ TEST_CASE("gan: shapes at each size; the size must be a power of two", "[gan]") 
     CHECK(net->discriminator(fake, torch::randn({2, 3})).sizes() == torch::IntArrayRef({2}));
   }
   gan::Gan plain(gan::GanOptions().size(16).width(8).spectral_norm(false));
-  CHECK(plain->discriminator(plain->generator(torch::randn({2, 64}), torch::Tensor()), torch::Tensor()).sizes() == torch::IntArrayRef({2}));
+  CHECK(plain->discriminator(plain->generator(torch::randn({2, 64}), torch::Tensor()), torch::Tensor()).sizes() ==
+        torch::IntArrayRef({2}));
   CHECK_THROWS_WITH(gan::Gan(gan::GanOptions().size(24)), Catch::Contains("power of two of at least 16, got 24"));
 }
 
 TEST_CASE("gan: the transposed convolution equals LibTorch's in value and in every gradient", "[gan]") {
   torch::manual_seed(5);
-  struct Shape { std::int64_t in, out, kernel, stride, padding, side; bool bias; };
-  for (const Shape& s : {Shape{6, 4, 4, 2, 1, 4, false}, Shape{5, 3, 4, 2, 1, 7, true}, Shape{3, 2, 3, 1, 0, 5, true}}) {
+  struct Shape {
+    std::int64_t in, out, kernel, stride, padding, side;
+    bool bias;
+  };
+  for (const Shape& s :
+       {Shape{6, 4, 4, 2, 1, 4, false}, Shape{5, 3, 4, 2, 1, 7, true}, Shape{3, 2, 3, 1, 0, 5, true}}) {
     gan::TransposedConv2d ours(
         torch::nn::ConvTranspose2dOptions(s.in, s.out, s.kernel).stride(s.stride).padding(s.padding).bias(s.bias));
     const auto x = torch::randn({3, s.in, s.side, s.side}, torch::requires_grad());
     const auto theirs = torch::nn::functional::conv_transpose2d(
-        x, ours->weight, torch::nn::functional::ConvTranspose2dFuncOptions().bias(ours->bias).stride(s.stride).padding(s.padding));
+        x, ours->weight,
+        torch::nn::functional::ConvTranspose2dFuncOptions().bias(ours->bias).stride(s.stride).padding(s.padding));
     const auto out = ours->forward(x);
     REQUIRE(out.sizes() == theirs.sizes());
     CHECK(torch::allclose(out, theirs, 1e-4, 1e-5));
@@ -73,7 +79,8 @@ TEST_CASE("gan: spectral normalisation brings the largest singular value to one"
   const auto w = conv->effective_weight().detach().flatten(1);
   CHECK(torch::linalg_svdvals(w).max().item<double>() == Approx(1.0).margin(0.02));
   gan::SNConv2d off(torch::nn::Conv2dOptions(4, 6, 3), false);
-  CHECK(torch::linalg_svdvals(off->effective_weight().detach().flatten(1)).max().item<double>() != Approx(1.0).margin(0.02));
+  CHECK(torch::linalg_svdvals(off->effective_weight().detach().flatten(1)).max().item<double>() !=
+        Approx(1.0).margin(0.02));
 }
 
 TEST_CASE("gan: on a toy distribution the losses move the right way and the condition controls the faces", "[gan]") {
@@ -130,7 +137,8 @@ TEST_CASE("gan: a matching-aware discriminator counts real faces with another fa
     auto bce = [](const torch::Tensor& logits, double target) {
       return F::binary_cross_entropy_with_logits(logits, torch::full_like(logits, target)).item<double>();
     };
-    const double expected = bce(d(real, y), 0.9) + 0.5 * (bce(net->discriminator(fake, y), 0) + bce(d(real, y.roll(1, 0)), 0));
+    const double expected =
+        bce(d(real, y), 0.9) + 0.5 * (bce(net->discriminator(fake, y), 0) + bce(d(real, y.roll(1, 0)), 0));
     CHECK(trainer.discriminator_loss(real, fake, y).item<double>() == Approx(expected).epsilon(1e-5));
     net->train();
   }
@@ -149,8 +157,9 @@ TEST_CASE("gan: a matching-aware discriminator counts real faces with another fa
 
 TEST_CASE("gan step: trains and draws faces for each request; sample draws again from its model", "[gan]") {
   const Artifacts inputs = test::generator_inputs(16);
-  const std::string small = "size: 16, width: 8, noise: 8, epochs: 1, batch_size: 16, per_request: 3, "
-                            "requests: ['Smiling', 'Black Hair, Eyeglasses']";
+  const std::string small =
+      "size: 16, width: 8, noise: 8, epochs: 1, batch_size: 16, per_request: 3, "
+      "requests: ['Smiling', 'Black Hair, Eyeglasses']";
   const auto out = test::run_step("gan", inputs, "{" + small + "}");
   const auto& samples = out.at("samples");
   CHECK(samples.shape("images") == std::vector<std::int64_t>{6, 3, 16, 16});
@@ -159,14 +168,17 @@ TEST_CASE("gan step: trains and draws faces for each request; sample draws again
   CHECK(out.at("model").attr_string("architecture") == "gan");
   CHECK(out.at("model").attr_string("sampler") == "sample");
   CHECK(out.at("_files").has("samples.png"));
-  CHECK_THROWS_WITH(test::run_step("gan", inputs, "{" + small + ", size: 24}"), Catch::Contains("size 24 is not a power of two"));
+  CHECK_THROWS_WITH(test::run_step("gan", inputs, "{" + small + ", size: 24}"),
+                    Catch::Contains("size 24 is not a power of two"));
   CHECK_THROWS_WITH(test::run_step("gan", inputs, "{" + small + ", batch_size: 500}"),
                     Catch::Contains("fewer than one batch of 500"));
 
-  const auto again = test::run_step("sample", {{"model", out.at("model")}}, "{per_request: 2, requests: ['Bald, Goatee']}");
+  const auto again =
+      test::run_step("sample", {{"model", out.at("model")}}, "{per_request: 2, requests: ['Bald, Goatee']}");
   CHECK(again.at("samples").shape("images") == std::vector<std::int64_t>{2, 3, 16, 16});
   CHECK(again.at("samples").attr_strings("requests") == std::vector<std::string>{"Bald, Goatee"});
   CHECK_THROWS_WITH(test::run_step("sample", {{"model", out.at("model")}}, "{requests: ['Bald, Blnd Hair']}"),
                     Catch::Contains("did you mean 'Blond Hair'?"));
-  CHECK_THROWS_WITH(test::run_step("sample", {{"model", inputs.at("split")}}), Catch::Contains("is not a generator's model"));
+  CHECK_THROWS_WITH(test::run_step("sample", {{"model", inputs.at("split")}}),
+                    Catch::Contains("is not a generator's model"));
 }

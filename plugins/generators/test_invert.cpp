@@ -1,5 +1,5 @@
-#include <catch2/catch.hpp>
 #include <torch/torch.h>
+#include <catch2/catch.hpp>
 
 #include "attribute_net.hpp"
 #include "batches.hpp"
@@ -51,13 +51,14 @@ TEST_CASE("invert step: Gaussians over the classifier layer, faces pulled toward
   Artifacts inputs = test::generator_inputs(32);
   const auto& images = inputs.at("images");
   const auto& split = inputs.at("split");
-  const auto labels = test::run_step("binarize", {{"attributes", inputs.at("attributes")}}, "{mode: grouped}").at("labels");
-  const auto classifier =
-      test::run_step("vggface", {{"images", images}, {"labels", labels}, {"split", split}},
-                     "{input_size: 32, width: 0.0625, batch_norm: true, epochs: 1, batch_size: 16}")
-          .at("model");
+  const auto labels =
+      test::run_step("binarize", {{"attributes", inputs.at("attributes")}}, "{mode: grouped}").at("labels");
+  const auto classifier = test::run_step("vggface", {{"images", images}, {"labels", labels}, {"split", split}},
+                                         "{input_size: 32, width: 0.0625, batch_norm: true, epochs: 1, batch_size: 16}")
+                              .at("model");
   inputs["classifier"] = classifier;
-  const std::string small = "size: 16, iterations: 30, layer: conv2_1, per_request: 3, requests: ['Black Hair, Eyeglasses', 'Smiling']";
+  const std::string small =
+      "size: 16, iterations: 30, layer: conv2_1, per_request: 3, requests: ['Black Hair, Eyeglasses', 'Smiling']";
   const auto out = test::run_step("invert", inputs, "{" + small + "}");
   const auto& model = out.at("model");
   const auto& samples = out.at("samples");
@@ -85,11 +86,14 @@ TEST_CASE("invert step: Gaussians over the classifier layer, faces pulled toward
   CHECK(torch::allclose(model.get("gaussians.spread"), everyone.flatten(1).std(0, false), 1e-3, 1e-4));
 
   // The optimised faces sit closer to their target than the start does.
-  invert::LayerGaussians g{model.get("gaussians.mean"), model.get("gaussians.std"), model.get("gaussians.count"),
-                           model.get("gaussians.spread"), model.get("gaussians.mean_face"), model.get("gaussians.faces")};
-  const auto [target, weight] = g.target({black, pubfig::index_of("Eyeglasses")}, model.attr_strings("attribute_names"));
+  invert::LayerGaussians g{model.get("gaussians.mean"),      model.get("gaussians.std"),
+                           model.get("gaussians.count"),     model.get("gaussians.spread"),
+                           model.get("gaussians.mean_face"), model.get("gaussians.faces")};
+  const auto [target, weight] =
+      g.target({black, pubfig::index_of("Eyeglasses")}, model.attr_strings("attribute_names"));
   auto distance = [&](const torch::Tensor& images) {  // images [B, 3, 16, 16] in [0, 1]
-    const auto a = net->backbone->forward(vggface::preprocess(images * 255.0f, {"unit", 32, false}, rng), "conv2_1").flatten(1);
+    const auto a =
+        net->backbone->forward(vggface::preprocess(images * 255.0f, {"unit", 32, false}, rng), "conv2_1").flatten(1);
     return (a - target).square().mul(weight).mean().item<double>();
   };
   const auto made = samples.get("images").slice(0, 0, 3).to(torch::kFloat32) / 255.0f;
@@ -102,15 +106,18 @@ TEST_CASE("invert step: Gaussians over the classifier layer, faces pulled toward
   const std::vector<int> request = {black, pubfig::index_of("Eyeglasses")};
   const auto closest = generators::closest_rows(g.face_signs, request, names);
   REQUIRE(static_cast<std::int64_t>(closest.size()) < g.faces.size(0));
-  const auto unmoved = invert::InvertOptions().layer("conv2_1").size(16).iterations(1).lr(0.0).start_noise(0.0).blur_every(0);
-  const auto started = (invert::invert_faces(net, "unit", unmoved, g, request, names, 8, rng) * 255).round().to(torch::kUInt8);
+  const auto unmoved =
+      invert::InvertOptions().layer("conv2_1").size(16).iterations(1).lr(0.0).start_noise(0.0).blur_every(0);
+  const auto started =
+      (invert::invert_faces(net, "unit", unmoved, g, request, names, 8, rng) * 255).round().to(torch::kUInt8);
   for (std::int64_t i = 0; i < started.size(0); ++i) {
     bool found = false;
     for (auto k : closest) found = found || torch::equal(started[i], g.faces[k]);
     CHECK(found);
   }
 
-  const auto again = test::run_step("sample", {{"model", model}}, "{per_request: 2, requests: ['Smiling, Eyeglasses']}");
+  const auto again =
+      test::run_step("sample", {{"model", model}}, "{per_request: 2, requests: ['Smiling, Eyeglasses']}");
   CHECK(again.at("samples").shape("images") == std::vector<std::int64_t>{2, 3, 16, 16});
   // A model saved before the starting faces' signs were kept still draws.
   const auto before_signs = test::without_tensor(model, "gaussians.face_signs");

@@ -23,22 +23,26 @@ constexpr faces::Rect kAlignedFace{0, 20, 178, 198};
 class CelebA final : public facet::Step {
  public:
   facet::StepInfo info() const override {
-    return {"celeba",
-            "1.0",
-            "CelebA: 40 binary attributes and the published partition; faces by box (in the wild) or aligned crops",
-            "dataset",
-            {ParamSpec::path("root", "data/celeba", "folder with list_attr_celeba.txt, list_eval_partition.txt, "
-                                                    "list_bbox_celeba.txt (and identity_CelebA.txt if you have it)"),
-             ParamSpec::path("images", "data/celeba/img_align_celeba", "the image folder (img_align_celeba or img_celeba)"),
-             ParamSpec::flag("aligned", true, "aligned images: centre crop (0,20)-(178,198); otherwise crop by "
-                                              "list_bbox_celeba.txt"),
-             ParamSpec::integer("size", 224, "crop width and height in pixels").range(16, 1024),
-             ParamSpec::real("margin", 0.0, "context around the face box, as a fraction of its longer side")
-                 .range(0.0, 1.0)},
-            {},
-            {{"images", "images [N, 3, size, size] uint8 RGB, person [N], image_id [N]"},
-             {"attributes", "scores [N, 40] float32 (+1 / -1), person [N] (identity when identity_CelebA.txt is "
-                            "present, else one per image), image_id [N], subset [N]; attribute_names"}}};
+    return {
+        "celeba",
+        "1.0",
+        "CelebA: 40 binary attributes and the published partition; faces by box (in the wild) or aligned crops",
+        "dataset",
+        {ParamSpec::path("root", "data/celeba",
+                         "folder with list_attr_celeba.txt, list_eval_partition.txt, "
+                         "list_bbox_celeba.txt (and identity_CelebA.txt if you have it)"),
+         ParamSpec::path("images", "data/celeba/img_align_celeba", "the image folder (img_align_celeba or img_celeba)"),
+         ParamSpec::flag("aligned", true,
+                         "aligned images: centre crop (0,20)-(178,198); otherwise crop by "
+                         "list_bbox_celeba.txt"),
+         ParamSpec::integer("size", 224, "crop width and height in pixels").range(16, 1024),
+         ParamSpec::real("margin", 0.0, "context around the face box, as a fraction of its longer side")
+             .range(0.0, 1.0)},
+        {},
+        {{"images", "images [N, 3, size, size] uint8 RGB, person [N], image_id [N]"},
+         {"attributes",
+          "scores [N, 40] float32 (+1 / -1), person [N] (identity when identity_CelebA.txt is "
+          "present, else one per image), image_id [N], subset [N]; attribute_names"}}};
   }
 
   Artifacts run(const Artifacts&, const facet::Params& params, facet::Context& ctx) override {
@@ -50,7 +54,8 @@ class CelebA final : public facet::Step {
     std::map<std::string, faces::Rect> boxes;
     if (!aligned) boxes = faces::read_celeba_boxes(root / "list_bbox_celeba.txt");
     std::map<std::string, std::string> identity;
-    if (fs::exists(root / "identity_CelebA.txt")) identity = faces::read_celeba_identities(root / "identity_CelebA.txt");
+    if (fs::exists(root / "identity_CelebA.txt"))
+      identity = faces::read_celeba_identities(root / "identity_CelebA.txt");
 
     faces::DropCounter dropped;
     std::vector<faces::DatasetRow> rows;

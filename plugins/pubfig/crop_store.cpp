@@ -24,16 +24,15 @@ std::string crop_item(const CropItem& item, const CropOptions& options, cv::Mat&
   }
   if (auto why = decode_image(bytes, image); !why.empty()) return why;
   const Rect region = crop_region(item.box, options.margin);
-  const cv::Rect overlap = cv::Rect(item.box.x0, item.box.y0, item.box.width(), item.box.height()) &
-                           cv::Rect(0, 0, image.cols, image.rows);
+  const cv::Rect overlap =
+      cv::Rect(item.box.x0, item.box.y0, item.box.width(), item.box.height()) & cv::Rect(0, 0, image.cols, image.rows);
   if (overlap.area() == 0) return "box outside the image";
   crop = crop_face(image, region, options.size);
   return {};
 }
 }  // namespace
 
-CropResult store_crops(const std::vector<CropItem>& items, const CropOptions& options, RowWriter& out,
-                       Context& ctx) {
+CropResult store_crops(const std::vector<CropItem>& items, const CropOptions& options, RowWriter& out, Context& ctx) {
   CropResult result;
   const auto total = static_cast<std::int64_t>(items.size());
   const std::int64_t s = options.size;
@@ -67,9 +66,9 @@ CropResult store_crops(const std::vector<CropItem>& items, const CropOptions& op
     }
     if (writing.valid()) writing.get();
     if (!keep.empty()) {
-      writing = std::async(std::launch::async, [&out, rows = block.index_select(0, torch::tensor(keep, torch::kInt64))] {
-        out.append(rows);
-      });
+      writing =
+          std::async(std::launch::async,
+                     [&out, rows = block.index_select(0, torch::tensor(keep, torch::kInt64))] { out.append(rows); });
     }
     progress->advance(end - begin);
   }

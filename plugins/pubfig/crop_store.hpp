@@ -28,13 +28,12 @@ struct CropOptions {
 };
 
 struct CropResult {
-  std::vector<std::int64_t> kept;                ///< indices into the items, in order
+  std::vector<std::int64_t> kept;               ///< indices into the items, in order
   std::map<std::string, std::int64_t> dropped;  ///< reason -> count
 };
 
 /// Writes the crops of every usable item to `out` (declared with items.size()
 /// rows, finished early when some are dropped).
-CropResult store_crops(const std::vector<CropItem>& items, const CropOptions& options, RowWriter& out,
-                       Context& ctx);
+CropResult store_crops(const std::vector<CropItem>& items, const CropOptions& options, RowWriter& out, Context& ctx);
 
 }  // namespace facet::faces

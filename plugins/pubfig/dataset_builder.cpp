@@ -12,8 +12,8 @@ Artifacts build_dataset(const std::vector<DatasetRow>& rows, const std::vector<s
   std::vector<CropItem> items;
   items.reserve(rows.size());
   for (const auto& r : rows) items.push_back(r.crop);
-  auto pixels = ctx.create_rows("images", "images", {static_cast<std::int64_t>(items.size()), 3, options.size, options.size},
-                                torch::kUInt8);
+  auto pixels = ctx.create_rows(
+      "images", "images", {static_cast<std::int64_t>(items.size()), 3, options.size, options.size}, torch::kUInt8);
   const auto result = store_crops(items, options, *pixels, ctx);
   for (const auto& [why, count] : result.dropped) dropped.add(why, count);
 
@@ -28,7 +28,8 @@ Artifacts build_dataset(const std::vector<DatasetRow>& rows, const std::vector<s
   auto person = torch::empty({n}, torch::kInt64), image_id = torch::empty({n}, torch::kInt64);
   auto subset = torch::empty({n}, torch::kInt64);
   auto* s = scores.data_ptr<float>();
-  auto *p = person.data_ptr<std::int64_t>(), *id = image_id.data_ptr<std::int64_t>(), *sub = subset.data_ptr<std::int64_t>();
+  auto *p = person.data_ptr<std::int64_t>(), *id = image_id.data_ptr<std::int64_t>(),
+       *sub = subset.data_ptr<std::int64_t>();
   bool has_subset = true;
   for (std::int64_t i = 0; i < n; ++i) {
     const auto& r = rows[static_cast<size_t>(result.kept[static_cast<size_t>(i)])];

@@ -25,8 +25,9 @@ class PubFigDownload final : public facet::Step {
             "Downloads PubFig's images: parallel, polite, resumable, MD5-verified; a manifest says what became of each",
             "download",
             {ParamSpec::path("root", "data/pubfig", "folder with dev_urls.txt and eval_urls.txt"),
-             ParamSpec::text("images", "data/pubfig/images", "where images go (Person_Name/IMAGENUM.jpg); "
-                                                             "changed images go to _changed/"),
+             ParamSpec::text("images", "data/pubfig/images",
+                             "where images go (Person_Name/IMAGENUM.jpg); "
+                             "changed images go to _changed/"),
              ParamSpec::choice("sets", "both", {"both", "dev", "eval"}, "which of PubFig's sets to fetch"),
              ParamSpec::integer("connections", 16, "transfers in flight at once").range(1, 256),
              ParamSpec::integer("per_host", 2, "transfers in flight per host (politeness)").range(1, 64),
@@ -37,8 +38,9 @@ class PubFigDownload final : public facet::Step {
              ParamSpec::real("backoff", 1.0, "seconds before the first retry, doubled for each next one")
                  .range(0.0, 600.0)},
             {},
-            {{"manifest", "person [N], image_id [N], status [N] (index into status_names), http [N], bytes [N]; "
-                          "person_names, status_names"}}};
+            {{"manifest",
+              "person [N], image_id [N], status [N] (index into status_names), http [N], bytes [N]; "
+              "person_names, status_names"}}};
   }
 
   Artifacts run(const Artifacts&, const facet::Params& params, facet::Context& ctx) override {

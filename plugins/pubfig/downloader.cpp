@@ -18,14 +18,22 @@ using Clock = std::chrono::steady_clock;
 
 const char* status_name(DownloadStatus status) {
   switch (status) {
-    case DownloadStatus::Ok: return "ok";
-    case DownloadStatus::Present: return "present";
-    case DownloadStatus::Missing: return "missing";
-    case DownloadStatus::Timeout: return "timeout";
-    case DownloadStatus::Dropped: return "dropped";
-    case DownloadStatus::Changed: return "changed";
-    case DownloadStatus::NotAnImage: return "not an image";
-    case DownloadStatus::BadRect: return "bad rect";
+    case DownloadStatus::Ok:
+      return "ok";
+    case DownloadStatus::Present:
+      return "present";
+    case DownloadStatus::Missing:
+      return "missing";
+    case DownloadStatus::Timeout:
+      return "timeout";
+    case DownloadStatus::Dropped:
+      return "dropped";
+    case DownloadStatus::Changed:
+      return "changed";
+    case DownloadStatus::NotAnImage:
+      return "not an image";
+    case DownloadStatus::BadRect:
+      return "bad rect";
   }
   return "?";
 }
@@ -76,7 +84,8 @@ Attempt judge(const DownloadJob& job, const Transfer& t, CURLcode code, const Do
   curl_easy_getinfo(t.easy, CURLINFO_RESPONSE_CODE, &o.http_code);
   o.bytes = static_cast<std::int64_t>(t.body.size());
   switch (code) {
-    case CURLE_OK: break;
+    case CURLE_OK:
+      break;
     case CURLE_OPERATION_TIMEDOUT:
       o = {DownloadStatus::Timeout, fmt::format("no complete answer within {} s", options.timeout_s), o.http_code,
            o.bytes};
@@ -269,8 +278,7 @@ class Downloader {
 }  // namespace
 
 std::vector<DownloadOutcome> download_all(const std::vector<DownloadJob>& jobs, const DownloadOptions& options,
-                                          const std::function<void()>& done,
-                                          const std::function<bool()>& cancelled) {
+                                          const std::function<void()>& done, const std::function<bool()>& cancelled) {
   return Downloader(jobs, options).run(done, cancelled);
 }
 

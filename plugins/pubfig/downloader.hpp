@@ -61,7 +61,6 @@ struct DownloadOutcome {
 /// polled a few times a second (true stops at once; files already written
 /// stay, and count as present next time).
 std::vector<DownloadOutcome> download_all(const std::vector<DownloadJob>& jobs, const DownloadOptions& options,
-                                          const std::function<void()>& done,
-                                          const std::function<bool()>& cancelled);
+                                          const std::function<void()>& done, const std::function<bool()>& cancelled);
 
 }  // namespace facet::faces

@@ -4,10 +4,10 @@
 #include <fstream>
 
 #include <fmt/format.h>
-#include <opencv2/imgcodecs.hpp>
-#include <opencv2/imgproc.hpp>
 #include <openssl/evp.h>
 #include <unistd.h>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
 
 #include <facet/errors.hpp>
 
@@ -66,8 +66,7 @@ void write_bytes_atomically(const fs::path& path, std::string_view bytes) {
   fs::rename(temp, path);
 }
 
-fs::path image_path(const fs::path& root, const std::string& person, std::int64_t imagenum,
-                    const std::string& format) {
+fs::path image_path(const fs::path& root, const std::string& person, std::int64_t imagenum, const std::string& format) {
   std::string folder = person;
   for (auto& c : folder) {
     if (c == ' ' || c == '/') c = '_';

@@ -32,11 +32,10 @@ void write_bytes_atomically(const std::filesystem::path& path, std::string_view 
 
 /// Where the downloader keeps image `imagenum` of `person`:
 /// <root>/<Person_Name>/<imagenum>.<format>.
-std::filesystem::path image_path(const std::filesystem::path& root, const std::string& person,
-                                 std::int64_t imagenum, const std::string& format);
+std::filesystem::path image_path(const std::filesystem::path& root, const std::string& person, std::int64_t imagenum,
+                                 const std::string& format);
 /// The stored file of that image, whatever its format; empty when absent.
-std::filesystem::path find_image(const std::filesystem::path& root, const std::string& person,
-                                 std::int64_t imagenum);
+std::filesystem::path find_image(const std::filesystem::path& root, const std::string& person, std::int64_t imagenum);
 
 /// The square region a face box is cropped to: the box's centre, its longer
 /// side plus `margin` of it on each side.

@@ -147,8 +147,8 @@ std::vector<UrlRow> read_pubfig_sets(const fs::path& root, const std::string& se
 AttributeTable read_attribute_scores(const fs::path& path) {
   const auto tsv = read_tsv(path);
   if (tsv.header.size() < 3 || tsv.header[0] != "person" || tsv.header[1] != "imagenum") {
-    throw Error(fmt::format("{}: no header line '#<TAB>person<TAB>imagenum<TAB>attribute...' before the data",
-                            path.string()));
+    throw Error(
+        fmt::format("{}: no header line '#<TAB>person<TAB>imagenum<TAB>attribute...' before the data", path.string()));
   }
   AttributeTable table;
   table.names.assign(tsv.header.begin() + 2, tsv.header.end());
@@ -169,7 +169,8 @@ PubFigColumns::PubFigColumns(const AttributeTable& table, const fs::path& path)
   for (size_t k = 0; k < table.names.size(); ++k) {
     const int i = pubfig::index_of(table.names[k]);
     if (i < 0) {
-      throw Error(fmt::format("{}: attribute '{}' in the header is not one of PubFig's 73", path.string(), table.names[k]));
+      throw Error(
+          fmt::format("{}: attribute '{}' in the header is not one of PubFig's 73", path.string(), table.names[k]));
     }
     column_[static_cast<size_t>(i)] = k;
   }
@@ -221,8 +222,8 @@ CelebaTable read_celeba_attributes(const fs::path& path) {
       table.names = fields;
     } else {
       if (fields.size() != table.names.size() + 1) {
-        fail(path, number, fmt::format("expected a file name and {} values, found {} fields", table.names.size(),
-                                       fields.size()));
+        fail(path, number,
+             fmt::format("expected a file name and {} values, found {} fields", table.names.size(), fields.size()));
       }
       table.files.push_back(fields[0]);
       for (size_t k = 1; k < fields.size(); ++k) {

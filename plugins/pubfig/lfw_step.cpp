@@ -37,7 +37,8 @@ class Lfw final : public facet::Step {
     const fs::path file = params.get_string("attributes"), images = params.get_string("images");
     const auto& b = params.get_int_list("box");
     if (b.size() != 4) throw facet::Error(fmt::format("lfw: box needs 4 numbers x0, y0, x1, y1, got {}", b.size()));
-    const faces::Rect box{static_cast<int>(b[0]), static_cast<int>(b[1]), static_cast<int>(b[2]), static_cast<int>(b[3])};
+    const faces::Rect box{static_cast<int>(b[0]), static_cast<int>(b[1]), static_cast<int>(b[2]),
+                          static_cast<int>(b[3])};
     if (!box.valid()) throw facet::Error("lfw: box must have x1 > x0 and y1 > y0");
     cv::setNumThreads(1);
     const auto table = faces::read_attribute_scores(file);

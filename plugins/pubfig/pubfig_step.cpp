@@ -28,21 +28,26 @@ class PubFig final : public facet::Step {
             "1.0",
             "PubFig v1.2: index files joined with the attribute scores, face boxes cropped from the downloaded images",
             "dataset",
-            {ParamSpec::path("root", "data/pubfig", "folder with dev_urls.txt, eval_urls.txt, dev_people.txt, "
-                                                    "eval_people.txt and the attribute file"),
-             ParamSpec::path("images", "data/pubfig/images", "downloaded images (pubfig_download's layout: "
-                                                             "Person_Name/IMAGENUM.jpg)"),
+            {ParamSpec::path("root", "data/pubfig",
+                             "folder with dev_urls.txt, eval_urls.txt, dev_people.txt, "
+                             "eval_people.txt and the attribute file"),
+             ParamSpec::path("images", "data/pubfig/images",
+                             "downloaded images (pubfig_download's layout: "
+                             "Person_Name/IMAGENUM.jpg)"),
              ParamSpec::text("attribute_file", "pubfig_attributes.txt", "attribute scores, inside root"),
              ParamSpec::choice("sets", "both", {"both", "dev", "eval"}, "which of PubFig's sets to load"),
              ParamSpec::integer("size", 224, "crop width and height in pixels").range(16, 1024),
              ParamSpec::real("margin", 0.15, "context around the face box, as a fraction of its longer side")
                  .range(0.0, 1.0),
-             ParamSpec::integer("val_people", 6, "dev persons (drawn with the seed) held out for validation; the "
-                                                 "rest of dev trains, eval tests").range(0, 200)},
+             ParamSpec::integer("val_people", 6,
+                                "dev persons (drawn with the seed) held out for validation; the "
+                                "rest of dev trains, eval tests")
+                 .range(0, 200)},
             {{"manifest", "pubfig_download's manifest: only images it fetched intact are used", true}},
             {{"images", "images [N, 3, size, size] uint8 RGB, person [N], image_id [N]"},
-             {"attributes", "scores [N, 73] float32, person [N], image_id [N], subset [N] (0 train = dev, 1 val, "
-                            "2 test = eval); attribute_names, person_names"}}};
+             {"attributes",
+              "scores [N, 73] float32, person [N], image_id [N], subset [N] (0 train = dev, 1 val, "
+              "2 test = eval); attribute_names, person_names"}}};
   }
 
   Artifacts run(const Artifacts& inputs, const facet::Params& params, facet::Context& ctx) override {

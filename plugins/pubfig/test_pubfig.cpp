@@ -1,8 +1,8 @@
 #include <set>
 
+#include <torch/torch.h>
 #include <catch2/catch.hpp>
 #include <opencv2/imgcodecs.hpp>
-#include <torch/torch.h>
 
 #include "crop_store.hpp"
 #include "downloader.hpp"
@@ -53,9 +53,11 @@ struct PubFigFixture {
     base = "http://127.0.0.1:" + server->first_line();
 
     // Special cases on the first rows; the rest are served plainly.
-    const std::vector<std::string> special = {"missing", "slow", "drop", "changed", "html", "redirect", "badrect", "flaky"};
-    std::string dev = "# PubFig Dataset v1.2 - dev_urls.txt - http://www.cs.columbia.edu/CAVE/databases/pubfig/\n"
-                      "#\tperson\timagenum\turl\trect\tmd5sum\n";
+    const std::vector<std::string> special = {"missing", "slow",     "drop",    "changed",
+                                              "html",    "redirect", "badrect", "flaky"};
+    std::string dev =
+        "# PubFig Dataset v1.2 - dev_urls.txt - http://www.cs.columbia.edu/CAVE/databases/pubfig/\n"
+        "#\tperson\timagenum\turl\trect\tmd5sum\n";
     std::string eval = dev;
     std::string attributes = "# PubFig Dataset v1.2 - pubfig_attributes.txt\n#\tperson\timagenum";
     for (const auto& n : pubfig::kAttributeNames) attributes += "\t" + std::string(n);
@@ -78,13 +80,15 @@ struct PubFigFixture {
       if (route.back() == "changed") md5 = std::string(32, '0');
       const std::string r = route.back();
       const std::string url = base + "/" + (r == "changed" || r == "badrect" ? "files" : r) + "/" + file;
-      const std::string rect = r == "badrect" ? "50,50,40,60" : fmt::format("{},{},{},{}", kLeft, kTop, kLeft + kFace, kTop + kFace);
+      const std::string rect =
+          r == "badrect" ? "50,50,40,60" : fmt::format("{},{},{},{}", kLeft, kTop, kLeft + kFace, kTop + kFace);
       // Persons A and B are dev, the rest eval.
       (person.back() <= "Person B" ? dev : eval) +=
           fmt::format("{}\t{}\t{}\t{}\t{}\n", person.back(), imagenum.back(), url, rect, md5);
       if (i == count - 1) continue;  // the last image has no attribute scores
       attributes += fmt::format("{}\t{}", person.back(), imagenum.back());
-      for (int a = 0; a < pubfig::kNumAttributes; ++a) attributes += fmt::format("\t{:.3f}", scores[i][a].item<float>());
+      for (int a = 0; a < pubfig::kNumAttributes; ++a)
+        attributes += fmt::format("\t{:.3f}", scores[i][a].item<float>());
       attributes += "\n";
     }
     test::write_text(index / "dev_urls.txt", dev);
@@ -158,7 +162,8 @@ TEST_CASE("celeba and lfw: attribute, partition and box files", "[pubfig]") {
   CHECK(t.files == std::vector<std::string>{"000001.jpg", "000002.jpg"});
   CHECK(t.scores == std::vector<float>{-1, 1, 1, -1});
   test::write_text(dir / "short.txt", "3\nA B\n000001.jpg -1 1\n");
-  CHECK_THROWS_WITH(faces::read_celeba_attributes(dir / "short.txt"), Catch::Contains("declares 3 images, the file holds 1"));
+  CHECK_THROWS_WITH(faces::read_celeba_attributes(dir / "short.txt"),
+                    Catch::Contains("declares 3 images, the file holds 1"));
   test::write_text(dir / "part.txt", "000001.jpg 0\n000002.jpg 2\n");
   CHECK(faces::read_celeba_partition(dir / "part.txt").at("000002.jpg") == 2);
   test::write_text(dir / "bbox.txt", "1\nimage_id x_1 y_1 width height\n000001.jpg    95  71 226 313\n");
@@ -166,8 +171,9 @@ TEST_CASE("celeba and lfw: attribute, partition and box files", "[pubfig]") {
   CHECK(box.x1 == 95 + 226);
   CHECK(box.y1 == 71 + 313);
   // LFW's lfw_attributes.txt has PubFig's format.
-  test::write_text(dir / "lfw_attributes.txt", "# LFW attributes file version 1.1\n#\tperson\timagenum\tMale\tAsian\n"
-                                                "Aaron Eckhart\t1\t1.568346\t-1.888680\n");
+  test::write_text(dir / "lfw_attributes.txt",
+                   "# LFW attributes file version 1.1\n#\tperson\timagenum\tMale\tAsian\n"
+                   "Aaron Eckhart\t1\t1.568346\t-1.888680\n");
   CHECK(faces::read_attribute_scores(dir / "lfw_attributes.txt").scores.size() == 2);
 }
 
@@ -203,9 +209,10 @@ TEST_CASE("pubfig_download: every case against a local server, and a second run 
                     manifest.get("image_id")[i].item<std::int64_t>())] =
         names[static_cast<size_t>(status[i].item<std::int64_t>())];
   }
-  const std::map<std::string, std::string> expected = {{"files", "ok"},     {"missing", "missing"}, {"slow", "timeout"},
-                                                       {"drop", "dropped"}, {"changed", "changed"}, {"html", "not an image"},
-                                                       {"redirect", "ok"},  {"badrect", "bad rect"}, {"flaky", "ok"}};
+  const std::map<std::string, std::string> expected = {
+      {"files", "ok"},     {"missing", "missing"},  {"slow", "timeout"},
+      {"drop", "dropped"}, {"changed", "changed"},  {"html", "not an image"},
+      {"redirect", "ok"},  {"badrect", "bad rect"}, {"flaky", "ok"}};
   for (size_t i = 0; i < fx.route.size(); ++i) {
     INFO("route " << fx.route[i]);
     CHECK(got.at(fmt::format("{} {}", fx.person[i], fx.imagenum[i])) == expected.at(fx.route[i]));
@@ -253,7 +260,8 @@ TEST_CASE("pubfig: crops of intact downloads, labels joined, drops counted, PubF
     const auto diff = (images.get("images")[i].to(torch::kFloat32) - fx.faces[k].to(torch::kFloat32)).abs().mean();
     CHECK(diff.item<float>() < 8.0f);  // a different face is off by tens
     CHECK(torch::allclose(attributes.get("scores")[i], fx.scores[k], 1e-3, 1e-3));
-    CHECK(names[static_cast<size_t>(attributes.get("person")[i].item<std::int64_t>())] == fx.person[static_cast<size_t>(k)]);
+    CHECK(names[static_cast<size_t>(attributes.get("person")[i].item<std::int64_t>())] ==
+          fx.person[static_cast<size_t>(k)]);
     const bool dev = fx.person[static_cast<size_t>(k)] <= "Person B";
     const auto subset = attributes.get("subset")[i].item<std::int64_t>();
     CHECK((dev ? subset <= 1 : subset == 2));
@@ -271,8 +279,8 @@ TEST_CASE("pubfig: without a manifest, images on disk are used and corrupt ones 
   const auto text = test::read_text(truncated);
   test::write_text(truncated, text.substr(0, text.size() / 3));
   test::write_text(faces::image_path(fx.images, fx.person[5], fx.imagenum[5], "jpg"), "<html>oops</html>");
-  const auto out = test::run_step("pubfig", {},
-                                  fmt::format("{{root: '{}', images: '{}', size: 32}}", fx.index.string(), fx.images.string()));
+  const auto out = test::run_step(
+      "pubfig", {}, fmt::format("{{root: '{}', images: '{}', size: 32}}", fx.index.string(), fx.images.string()));
   const auto report = saved_file(out, "load_report.md");
   CHECK(report.find("| truncated | 1 |") != std::string::npos);
   CHECK(report.find("| not an image | 1 |") != std::string::npos);
@@ -286,14 +294,21 @@ TEST_CASE("pipelines/pubfig.yaml: every step through the real runner on a tiny P
   vggface::test::write_keras(weights, vggface::test::random_vggface(64, 8, 512, 10), {});
   // The pipeline as shipped, scaled to seconds on a CPU: 64 px, VGG-16 at 1/8 width.
   std::string args = test::source_path("pipelines/pubfig.yaml").string() + " --set device=cpu";
-  for (const auto& [path, value] : std::vector<std::pair<std::string, std::string>>{
-           {"steps.download.with.root", fx.index.string()},  {"steps.download.with.images", fx.images.string()},
-           {"steps.download.with.timeout", "1.5"},           {"steps.download.with.retries", "1"},
-           {"steps.download.with.backoff", "0.1"},           {"steps.faces.with.root", fx.index.string()},
-           {"steps.faces.with.images", fx.images.string()},  {"steps.faces.with.size", "64"},
-           {"steps.faces.with.val_people", "0"},             {"steps.pretrained.with.file", weights.string()},
-           {"steps.backbone.with.input_size", "64"},         {"steps.backbone.with.width", "0.125"},
-           {"steps.backbone.with.epochs", "2"},              {"steps.maps.with.perplexity", "3"}}) {
+  for (const auto& [path, value] :
+       std::vector<std::pair<std::string, std::string>>{{"steps.download.with.root", fx.index.string()},
+                                                        {"steps.download.with.images", fx.images.string()},
+                                                        {"steps.download.with.timeout", "1.5"},
+                                                        {"steps.download.with.retries", "1"},
+                                                        {"steps.download.with.backoff", "0.1"},
+                                                        {"steps.faces.with.root", fx.index.string()},
+                                                        {"steps.faces.with.images", fx.images.string()},
+                                                        {"steps.faces.with.size", "64"},
+                                                        {"steps.faces.with.val_people", "0"},
+                                                        {"steps.pretrained.with.file", weights.string()},
+                                                        {"steps.backbone.with.input_size", "64"},
+                                                        {"steps.backbone.with.width", "0.125"},
+                                                        {"steps.backbone.with.epochs", "2"},
+                                                        {"steps.maps.with.perplexity", "3"}}) {
     args += fmt::format(" --set '{}={}'", path, value);
   }
   const auto run = test::run_runner(args, fx.dir);
@@ -331,9 +346,9 @@ TEST_CASE("celeba and lfw: the same dataset contract from their own files", "[pu
   test::write_text(dir / "list_attr_celeba.txt", attrs);
   test::write_text(dir / "list_eval_partition.txt", partition);
   test::write_text(dir / "identity_CelebA.txt", identity);
-  const auto celeba = test::run_step("celeba", {},
-                                     fmt::format("{{root: '{}', images: '{}', size: 32}}", dir.string(),
-                                                 (dir / "img_align_celeba").string()));
+  const auto celeba = test::run_step(
+      "celeba", {},
+      fmt::format("{{root: '{}', images: '{}', size: 32}}", dir.string(), (dir / "img_align_celeba").string()));
   const auto& a = celeba.at("attributes");
   CHECK(a.attr_strings("attribute_names") == std::vector<std::string>{"Smiling", "Male"});
   CHECK(torch::equal(a.get("image_id"), torch::tensor({1, 2, 4}, torch::kInt64)));
@@ -347,8 +362,9 @@ TEST_CASE("celeba and lfw: the same dataset contract from their own files", "[pu
   cv::Mat face(250, 250, CV_8UC3, cv::Scalar(10, 20, 30));
   fs::create_directories(dir / "lfw" / "Aaron_Eckhart");
   cv::imwrite((dir / "lfw" / "Aaron_Eckhart" / "Aaron_Eckhart_0001.jpg").string(), face);
-  test::write_text(dir / "lfw_attributes.txt",
-                   "# LFW attributes file version 1.1\n#\tperson\timagenum\tMale\tSmiling\nAaron Eckhart\t1\t1.5\t-0.5\n");
+  test::write_text(
+      dir / "lfw_attributes.txt",
+      "# LFW attributes file version 1.1\n#\tperson\timagenum\tMale\tSmiling\nAaron Eckhart\t1\t1.5\t-0.5\n");
   const auto lfw = test::run_step("lfw", {},
                                   fmt::format("{{attributes: '{}', images: '{}', size: 32}}",
                                               (dir / "lfw_attributes.txt").string(), (dir / "lfw").string()));

@@ -35,9 +35,10 @@ class Split final : public facet::Step {
     torch::Tensor subset;
     if (params.get_string("mode") == "given") {
       if (!in.has("subset")) {
-        throw facet::Error(fmt::format("split: mode given needs a 'subset' tensor in the input, which has: {}; "
-                                       "use mode: random",
-                                       fmt::join(in.tensor_names(), ", ")));
+        throw facet::Error(
+            fmt::format("split: mode given needs a 'subset' tensor in the input, which has: {}; "
+                        "use mode: random",
+                        fmt::join(in.tensor_names(), ", ")));
       }
       subset = in.get("subset").to(torch::kInt64);
       if (subset.numel() > 0 && (subset.min().item<std::int64_t>() < 0 || subset.max().item<std::int64_t>() > 2)) {

@@ -1,7 +1,7 @@
 #include <set>
 
-#include <catch2/catch.hpp>
 #include <torch/torch.h>
+#include <catch2/catch.hpp>
 
 #include "test_support.hpp"
 
@@ -35,7 +35,8 @@ TEST_CASE("split: person-disjoint subsets close to the asked fractions", "[split
   CHECK(out.num_rows("train") == Approx(1400).margin(40));
   CHECK(out.num_rows("val") == Approx(200).margin(40));
   CHECK(out.num_rows("train") + out.num_rows("val") + out.num_rows("test") == 2000);
-  CHECK(torch::equal(out.get("subset").index_select(0, out.get("val")), torch::ones({out.num_rows("val")}, torch::kInt64)));
+  CHECK(torch::equal(out.get("subset").index_select(0, out.get("val")),
+                     torch::ones({out.num_rows("val")}, torch::kInt64)));
 }
 
 TEST_CASE("split: the seed decides, reproducibly", "[split]") {

@@ -53,7 +53,7 @@ enum class Lighting { Plain, Harsh, Flash, Soft };
 struct Person {
   double skin_tone = 0.5;  ///< 0 dark ... 1 pale
   Shape shape = Shape::Oval;
-  int eye_colour = 0;      ///< 0 brown, 1 blue, 2 green (drawn, not labelled)
+  int eye_colour = 0;  ///< 0 brown, 1 blue, 2 green (drawn, not labelled)
   Hair hair = Hair::Black;
   double beard_tendency = 0;     ///< chance of a goatee / mustache / stubble in an image
   double lipstick_tendency = 0;  ///< chance of lipstick (never with facial hair)

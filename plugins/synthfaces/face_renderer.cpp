@@ -10,8 +10,8 @@ namespace synthfaces {
 
 namespace {
 
-constexpr int kShift = 4;                  // fractional bits of the drawing coordinates
-constexpr double kSubpixel = 1 << kShift;  // one pixel in drawing coordinates
+constexpr int kShift = 4;                      // fractional bits of the drawing coordinates
+constexpr double kSubpixel = 1 << kShift;      // one pixel in drawing coordinates
 constexpr double kFaceX = 0.5, kFaceY = 0.53;  // face centre, in units of the image size
 constexpr double kEyeY = 0.47, kEyeDx = 0.11, kMouthY = 0.68;
 
@@ -27,11 +27,16 @@ Colour skin_colour(double tone) { return blend({92, 58, 40}, {246, 214, 192}, to
 
 Colour hair_colour(Hair hair) {
   switch (hair) {
-    case Hair::Black: return {24, 20, 22};
-    case Hair::Blond: return {222, 180, 80};
-    case Hair::Brown: return {112, 66, 34};
-    case Hair::Gray: return {178, 178, 184};
-    case Hair::Bald: break;
+    case Hair::Black:
+      return {24, 20, 22};
+    case Hair::Blond:
+      return {222, 180, 80};
+    case Hair::Brown:
+      return {112, 66, 34};
+    case Hair::Gray:
+      return {178, 178, 184};
+    case Hair::Bald:
+      break;
   }
   return {60, 45, 35};  // facial hair of bald persons
 }
@@ -80,9 +85,12 @@ struct Geometry {
 
 Geometry face_geometry(Shape shape) {
   switch (shape) {
-    case Shape::Oval: return {0.24, 0.35};
-    case Shape::Round: return {0.32, 0.30};
-    case Shape::Square: return {0.29, 0.33};
+    case Shape::Oval:
+      return {0.24, 0.35};
+    case Shape::Round:
+      return {0.32, 0.30};
+    case Shape::Square:
+      return {0.29, 0.33};
   }
   return {0.28, 0.33};
 }
@@ -124,8 +132,10 @@ void draw_hair_back(Canvas& cv, const Person& p, const Geometry& g) {
   if (p.hair == Hair::Bald) return;
   const Colour hair = hair_colour(p.hair);
   cv.ellipse(kFaceX, kFaceY - 0.06, g.rx + 0.07, g.ry + 0.03, hair, 0, 180, 360);
-  cv.polygon({{kFaceX - g.rx - 0.07, kFaceY - 0.06}, {kFaceX + g.rx + 0.07, kFaceY - 0.06},
-              {kFaceX + g.rx + 0.05, kFaceY + 0.08}, {kFaceX - g.rx - 0.05, kFaceY + 0.08}},
+  cv.polygon({{kFaceX - g.rx - 0.07, kFaceY - 0.06},
+              {kFaceX + g.rx + 0.07, kFaceY - 0.06},
+              {kFaceX + g.rx + 0.05, kFaceY + 0.08},
+              {kFaceX - g.rx - 0.05, kFaceY + 0.08}},
              hair);
   if (p.hair == Hair::Gray) {  // light strands: gray stays distinct from blond in grayscale photos
     for (int k = -3; k <= 3; ++k) {
@@ -184,14 +194,17 @@ void draw_mouth(Canvas& cv, const Person& p, const FaceState& s, const Colour& s
   const Colour lips = s.lipstick ? Colour{205, 18, 45} : blend(skin, {150, 60, 60}, 0.5);
   const double lip_width = s.lipstick ? 0.035 : 0.02;
   const double half = smile ? 0.12 : 0.1;  // a smile widens the mouth
-  if (smile) {  // and raises the cheeks: creases from the nose to the mouth's corners
+  if (smile) {                             // and raises the cheeks: creases from the nose to the mouth's corners
     for (int side : {-1, 1}) {
-      cv.line(kFaceX + side * 0.1, kMouthY - 0.12, kFaceX + side * (half + 0.035), kMouthY - bend - 0.005, scale(skin, 0.7), 0.018);
+      cv.line(kFaceX + side * 0.1, kMouthY - 0.12, kFaceX + side * (half + 0.035), kMouthY - bend - 0.005,
+              scale(skin, 0.7), 0.018);
     }
   }
   if (s.mustache) {
     const Colour beard = scale(hair_colour(p.hair), 0.85);
-    cv.polygon({{kFaceX - half - 0.01, kMouthY - 0.02 - bend}, {kFaceX, kMouthY - 0.065}, {kFaceX + half + 0.01, kMouthY - 0.02 - bend},
+    cv.polygon({{kFaceX - half - 0.01, kMouthY - 0.02 - bend},
+                {kFaceX, kMouthY - 0.065},
+                {kFaceX + half + 0.01, kMouthY - 0.02 - bend},
                 {kFaceX, kMouthY - 0.04}},
                beard);
   }
@@ -245,7 +258,9 @@ void draw_top(Canvas& cv, const Person& p, const FaceState& s, const Geometry& g
   }
   if (s.hat) {
     const Colour hat = rgb(s.hat_colour);
-    cv.polygon({{kFaceX - g.rx * 0.95, top + 0.05}, {kFaceX + g.rx * 0.95, top + 0.05}, {kFaceX + g.rx * 0.8, top - 0.13},
+    cv.polygon({{kFaceX - g.rx * 0.95, top + 0.05},
+                {kFaceX + g.rx * 0.95, top + 0.05},
+                {kFaceX + g.rx * 0.8, top - 0.13},
                 {kFaceX - g.rx * 0.8, top - 0.13}},
                hat);
     cv.ellipse(kFaceX, top + 0.05, g.rx + 0.1, 0.04, scale(hat, 0.8));
@@ -255,7 +270,8 @@ void draw_top(Canvas& cv, const Person& p, const FaceState& s, const Geometry& g
 /// Pose: rotation, scale and shift of the whole picture.
 void apply_pose(const FaceState& s, cv::Mat& image) {
   const double size = image.cols;
-  cv::Mat m = cv::getRotationMatrix2D({static_cast<float>(size / 2), static_cast<float>(size / 2)}, s.roll_deg, s.scale);
+  cv::Mat m =
+      cv::getRotationMatrix2D({static_cast<float>(size / 2), static_cast<float>(size / 2)}, s.roll_deg, s.scale);
   m.at<double>(0, 2) += s.shift_x * size;
   m.at<double>(1, 2) += s.shift_y * size;
   cv::warpAffine(image, image, m, image.size(), cv::INTER_LINEAR, cv::BORDER_REPLICATE);

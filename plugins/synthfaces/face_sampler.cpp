@@ -7,12 +7,41 @@ namespace synthfaces {
 namespace {
 // Attribute indices in PubFig order (see facet/pubfig.hpp).
 enum Attr : int {
-  kBlackHair = 9, kBlondHair = 10, kBrownHair = 11, kBald = 12, kNoEyewear = 13, kEyeglasses = 14,
-  kSunglasses = 15, kMustache = 16, kSmiling = 17, kFrowning = 18, kBlurry = 20, kHarshLighting = 21,
-  kFlash = 22, kSoftLighting = 23, kRecedingHairline = 28, kBangs = 29, kNarrowEyes = 36, kEyesOpen = 37,
-  kMouthClosed = 41, kMouthSlightlyOpen = 42, kMouthWideOpen = 43, kTeethNotVisible = 44, kNoBeard = 45,
-  kGoatee = 46, kWearingHat = 49, kOvalFace = 50, kSquareFace = 51, kRoundFace = 52, kColorPhoto = 53,
-  kGrayHair = 58, kShinySkin = 62, kPaleSkin = 63, kFiveOClockShadow = 64, kWearingLipstick = 66, kWearingEarrings = 70,
+  kBlackHair = 9,
+  kBlondHair = 10,
+  kBrownHair = 11,
+  kBald = 12,
+  kNoEyewear = 13,
+  kEyeglasses = 14,
+  kSunglasses = 15,
+  kMustache = 16,
+  kSmiling = 17,
+  kFrowning = 18,
+  kBlurry = 20,
+  kHarshLighting = 21,
+  kFlash = 22,
+  kSoftLighting = 23,
+  kRecedingHairline = 28,
+  kBangs = 29,
+  kNarrowEyes = 36,
+  kEyesOpen = 37,
+  kMouthClosed = 41,
+  kMouthSlightlyOpen = 42,
+  kMouthWideOpen = 43,
+  kTeethNotVisible = 44,
+  kNoBeard = 45,
+  kGoatee = 46,
+  kWearingHat = 49,
+  kOvalFace = 50,
+  kSquareFace = 51,
+  kRoundFace = 52,
+  kColorPhoto = 53,
+  kGrayHair = 58,
+  kShinySkin = 62,
+  kPaleSkin = 63,
+  kFiveOClockShadow = 64,
+  kWearingLipstick = 66,
+  kWearingEarrings = 70,
 };
 constexpr int kNumAttributes = 73;
 constexpr double kPaleThreshold = 0.575;  // skin tone above which a person is "Pale Skin"
@@ -26,10 +55,12 @@ void random_colour(Rng& rng, double lo, double hi, double (&out)[3]) {
 
 const std::vector<int>& rendered_attributes() {
   static const std::vector<int> rendered = {
-      kBlackHair, kBlondHair, kBrownHair, kGrayHair, kBald, kNoEyewear, kEyeglasses, kSunglasses,
-      kMustache, kSmiling, kFrowning, kBlurry, kHarshLighting, kFlash, kSoftLighting, kBangs,
-      kNarrowEyes, kEyesOpen, kMouthClosed, kMouthSlightlyOpen, kMouthWideOpen, kNoBeard, kGoatee,
-      kWearingHat, kOvalFace, kSquareFace, kRoundFace, kColorPhoto, kPaleSkin, kFiveOClockShadow,
+      kBlackHair,       kBlondHair,      kBrownHair,     kGrayHair,    kBald,
+      kNoEyewear,       kEyeglasses,     kSunglasses,    kMustache,    kSmiling,
+      kFrowning,        kBlurry,         kHarshLighting, kFlash,       kSoftLighting,
+      kBangs,           kNarrowEyes,     kEyesOpen,      kMouthClosed, kMouthSlightlyOpen,
+      kMouthWideOpen,   kNoBeard,        kGoatee,        kWearingHat,  kOvalFace,
+      kSquareFace,      kRoundFace,      kColorPhoto,    kPaleSkin,    kFiveOClockShadow,
       kWearingLipstick, kWearingEarrings};
   return rendered;
 }
@@ -82,7 +113,8 @@ void fill_scores(const Person& person, const FaceState& s, double label_noise, R
     scores[a] = static_cast<float>(bias + rng.normal());
   }
   // Members of rendered groups that are never drawn: always negative.
-  for (int a : {kRecedingHairline, kTeethNotVisible, kShinySkin}) scores[a] = static_cast<float>(-rng.uniform(0.3, 1.5));
+  for (int a : {kRecedingHairline, kTeethNotVisible, kShinySkin})
+    scores[a] = static_cast<float>(-rng.uniform(0.3, 1.5));
 
   auto set = [&](int attr, bool present, double magnitude) {
     if (rng.chance(label_noise)) {

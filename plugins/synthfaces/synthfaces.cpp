@@ -25,14 +25,19 @@ class SynthFaces final : public facet::Step {
             "dataset",
             {ParamSpec::integer("count", 6000, "number of images").range(1, 10'000'000),
              ParamSpec::integer("size", 64, "image width and height in pixels").range(16, 1024),
-             ParamSpec::integer("persons", 200, "number of synthetic persons (fixed skin tone, face shape, eye "
-                                                "colour, hair)").range(1, 1'000'000),
-             ParamSpec::real("label_noise", 0.01, "fraction of rendered-attribute scores flipped to the other "
-                                                  "sign near the boundary").range(0.0, 0.5)},
+             ParamSpec::integer("persons", 200,
+                                "number of synthetic persons (fixed skin tone, face shape, eye "
+                                "colour, hair)")
+                 .range(1, 1'000'000),
+             ParamSpec::real("label_noise", 0.01,
+                             "fraction of rendered-attribute scores flipped to the other "
+                             "sign near the boundary")
+                 .range(0.0, 0.5)},
             {},
             {{"images", "images [N, 3, size, size] uint8 RGB, person [N], image_id [N]"},
-             {"attributes", "scores [N, 73] float32 (sign = label), person [N], image_id [N]; attribute_names, "
-                            "rendered_attributes"}}};
+             {"attributes",
+              "scores [N, 73] float32 (sign = label), person [N], image_id [N]; attribute_names, "
+              "rendered_attributes"}}};
   }
 
   Artifacts run(const Artifacts&, const facet::Params& params, facet::Context& ctx) override {

@@ -1,7 +1,7 @@
 #include <set>
 
-#include <catch2/catch.hpp>
 #include <torch/torch.h>
+#include <catch2/catch.hpp>
 
 #include <opencv2/imgproc.hpp>
 
@@ -12,7 +12,9 @@
 using namespace facet;
 
 namespace {
-Artifacts faces(const std::string& with, std::uint64_t seed = 3) { return test::run_step("synthfaces", {}, with, seed); }
+Artifacts faces(const std::string& with, std::uint64_t seed = 3) {
+  return test::run_step("synthfaces", {}, with, seed);
+}
 
 torch::Tensor column(const Artifact& attributes, const char* name) {
   return attributes.get("scores").select(1, pubfig::index_of(name));
@@ -37,7 +39,8 @@ TEST_CASE("synthfaces: shapes, names and determinism", "[synthfaces]") {
   CHECK(attributes.get("person").max().item<std::int64_t>() < 5);
 
   CHECK(torch::equal(faces("{count: 40, size: 32, persons: 5}").at("images").get("images"), images.get("images")));
-  CHECK_FALSE(torch::equal(faces("{count: 40, size: 32, persons: 5}", 4).at("images").get("images"), images.get("images")));
+  CHECK_FALSE(
+      torch::equal(faces("{count: 40, size: 32, persons: 5}", 4).at("images").get("images"), images.get("images")));
 }
 
 TEST_CASE("synthfaces: the same images whatever the thread count", "[synthfaces]") {

@@ -70,7 +70,8 @@ torch::Tensor masked_heads_loss(const torch::Tensor& logits, const torch::Tensor
       options.weight(w);
       denominator = (w.index_select(0, target.clamp_min(0)) * (target >= 0)).sum();
     }
-    total = total + F::cross_entropy(logits.slice(1, offset, offset + k), target, options) / denominator.clamp_min(1e-12);
+    total =
+        total + F::cross_entropy(logits.slice(1, offset, offset + k), target, options) / denominator.clamp_min(1e-12);
     offset += k;
   }
   return total;

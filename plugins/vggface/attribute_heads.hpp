@@ -44,8 +44,7 @@ TORCH_MODULE(AttributeHeads);
 /// unknown: it adds no loss and no gradient). `class_weights` (optional, one
 /// weight per class, heads side by side) reweights imbalanced attributes.
 torch::Tensor masked_heads_loss(const torch::Tensor& logits, const torch::Tensor& labels,
-                                const std::vector<std::int64_t>& num_classes,
-                                const torch::Tensor& class_weights = {});
+                                const std::vector<std::int64_t>& num_classes, const torch::Tensor& class_weights = {});
 
 /// Predicted class of every head: [B, H].
 torch::Tensor predict_classes(const torch::Tensor& logits, const std::vector<std::int64_t>& num_classes);

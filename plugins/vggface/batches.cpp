@@ -18,11 +18,10 @@ std::vector<std::int64_t> to_rows(const torch::Tensor& t) {
 torch::Tensor preprocess(const torch::Tensor& images, const Preprocessing& p, std::mt19937_64& rng) {
   auto x = images.to(torch::kFloat32);
   if (x.size(2) != p.input_size || x.size(3) != p.input_size) {
-    x = torch::nn::functional::interpolate(
-        x, torch::nn::functional::InterpolateFuncOptions()
-               .size(std::vector<std::int64_t>{p.input_size, p.input_size})
-               .mode(torch::kBilinear)
-               .align_corners(false));
+    x = torch::nn::functional::interpolate(x, torch::nn::functional::InterpolateFuncOptions()
+                                                  .size(std::vector<std::int64_t>{p.input_size, p.input_size})
+                                                  .mode(torch::kBilinear)
+                                                  .align_corners(false));
   }
   if (p.mode == "vggface") {
     x = x.flip(1) - torch::tensor({kMeanB, kMeanG, kMeanR}).view({1, 3, 1, 1});
@@ -31,7 +30,8 @@ torch::Tensor preprocess(const torch::Tensor& images, const Preprocessing& p, st
   }
   if (!p.augment) return x;
   const std::int64_t pad = std::max<std::int64_t>(1, kPadAt64 * p.input_size / 64);
-  auto padded = torch::nn::functional::pad(x, torch::nn::functional::PadFuncOptions({pad, pad, pad, pad}).mode(torch::kReplicate));
+  auto padded = torch::nn::functional::pad(
+      x, torch::nn::functional::PadFuncOptions({pad, pad, pad, pad}).mode(torch::kReplicate));
   std::uniform_int_distribution<std::int64_t> offset(0, 2 * pad);
   std::bernoulli_distribution flip(0.5);
   std::vector<torch::Tensor> out;

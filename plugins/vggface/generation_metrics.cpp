@@ -46,8 +46,8 @@ HeadClass head_class_of(int attribute, std::int64_t num_heads) {
     const auto p = facet::pubfig::group_position(attribute);
     return {p.group, p.cls};
   }
-  throw facet::Error(fmt::format("the classifier has {} heads: neither PubFig's 73 binary heads nor its 42 group heads",
-                                 num_heads));
+  throw facet::Error(
+      fmt::format("the classifier has {} heads: neither PubFig's 73 binary heads nor its 42 group heads", num_heads));
 }
 
 }  // namespace vggface

@@ -28,7 +28,8 @@ class EvaluateGeneration final : public facet::Step {
   facet::StepInfo info() const override {
     return {"evaluate_generation",
             "1.2",
-            "Judges generated faces with the attribute classifier: requested-attribute accuracy, Frechet distance, diversity",
+            "Judges generated faces with the attribute classifier: requested-attribute accuracy, Frechet distance, "
+            "diversity",
             "evaluation",
             {ParamSpec::choice("subset", "test", {"train", "val", "test", "all"}, "real faces to compare with"),
              ParamSpec::integer("real_count", 2000, "real faces used at most (evenly spaced)").range(2, 10'000'000)},
@@ -99,7 +100,8 @@ class EvaluateGeneration final : public facet::Step {
         }
         if (with.empty()) continue;
         const auto classes = judge(resized_faces(inputs.at("images"), evenly_spaced(with, kCeilingFaces), size)).second;
-        const auto hc = vggface::head_class_of(facet::pubfig::index_of(names[a]), static_cast<std::int64_t>(num_classes.size()));
+        const auto hc =
+            vggface::head_class_of(facet::pubfig::index_of(names[a]), static_cast<std::int64_t>(num_classes.size()));
         ceiling[a] = classes.select(1, hc.head).eq(hc.cls).to(torch::kFloat64).mean().item<double>();
       }
     }
@@ -111,13 +113,15 @@ class EvaluateGeneration final : public facet::Step {
     }
     if (inputs.count("attributes") != 0) ctx.metric("blind_requested", static_cast<double>(blind.size()));
     if (!blind.empty()) {
-      ctx.warn("the classifier finds {} in under half of the real {}-px faces that have them, so its figures for them say "
-               "little about the generator; judge with a classifier whose heads for them learned (see its training "
-               "log: heads that fell back to their majority class are listed there)",
-               fmt::join(blind, ", "), size);
+      ctx.warn(
+          "the classifier finds {} in under half of the real {}-px faces that have them, so its figures for them say "
+          "little about the generator; judge with a classifier whose heads for them learned (see its training "
+          "log: heads that fell back to their majority class are listed there)",
+          fmt::join(blind, ", "), size);
     }
     Means all, rendered_only;
-    std::string table = "| requested attribute | faces | classifier finds it | in real faces with it |\n|---|---:|---:|---:|\n";
+    std::string table =
+        "| requested attribute | faces | classifier finds it | in real faces with it |\n|---|---:|---:|---:|\n";
     for (size_t a = 0; a < names.size(); ++a) {
       if (asked[a] == 0) continue;
       const double acc = static_cast<double>(found[a]) / static_cast<double>(asked[a]);
@@ -135,7 +139,8 @@ class EvaluateGeneration final : public facet::Step {
     // (b) Frechet distance to real faces, seen at the generator's size, beside two baselines.
     const auto real = real_faces(inputs, params, size);
     const auto real_fc7 = judge(real).first;
-    const auto mean_face = real.to(torch::kFloat32).mean(0, true).round().to(torch::kUInt8).repeat({generated.size(0), 1, 1, 1});
+    const auto mean_face =
+        real.to(torch::kFloat32).mean(0, true).round().to(torch::kUInt8).repeat({generated.size(0), 1, 1, 1});
     const auto noise = torch::randint(0, 256, generated.sizes(), torch::kUInt8);
     const double fd = vggface::frechet_distance(real_fc7, gen_fc7);
     const double fd_mean = vggface::frechet_distance(real_fc7, judge(mean_face).first);
@@ -153,22 +158,31 @@ class EvaluateGeneration final : public facet::Step {
     diversity /= static_cast<double>(std::max<std::int64_t>(1, requests));
     ctx.metric("diversity_fc7", diversity);
 
-    ctx.info("requested attributes found in {:.1f}% of faces; Frechet {:.2f} (mean face {:.2f}, noise {:.2f}); "
-             "diversity {:.3f}",
-             100 * requested_accuracy, fd, fd_mean, fd_noise, diversity);
-    std::string md = fmt::format("# Generated faces judged by the classifier ({} faces, {} requests)\n\n", generated.size(0), requests);
-    md += fmt::format("| measure | value |\n|---|---:|\n| requested-attribute accuracy | {:.3f} |\n", requested_accuracy);
-    if (rendered_only.count > 0) md += fmt::format("| ... over rendered attributes | {:.3f} |\n", rendered_only.accuracy());
+    ctx.info(
+        "requested attributes found in {:.1f}% of faces; Frechet {:.2f} (mean face {:.2f}, noise {:.2f}); "
+        "diversity {:.3f}",
+        100 * requested_accuracy, fd, fd_mean, fd_noise, diversity);
+    std::string md = fmt::format("# Generated faces judged by the classifier ({} faces, {} requests)\n\n",
+                                 generated.size(0), requests);
+    md +=
+        fmt::format("| measure | value |\n|---|---:|\n| requested-attribute accuracy | {:.3f} |\n", requested_accuracy);
+    if (rendered_only.count > 0)
+      md += fmt::format("| ... over rendered attributes | {:.3f} |\n", rendered_only.accuracy());
     if (all.ceilings > 0) {
       md += fmt::format("| the same on real faces with each attribute (the ceiling) | {:.3f} |\n", all.ceiling());
     }
-    if (rendered_only.ceilings > 0) md += fmt::format("| ... over rendered attributes | {:.3f} |\n", rendered_only.ceiling());
-    md += fmt::format("| Frechet distance (fc7), generated | {:.2f} |\n| Frechet distance, the mean real face | {:.2f} |\n"
-                      "| Frechet distance, uniform noise | {:.2f} |\n| diversity (mean pairwise fc7 distance per request) | {:.3f} |\n\n",
-                      fd, fd_mean, fd_noise, diversity);
+    if (rendered_only.ceilings > 0)
+      md += fmt::format("| ... over rendered attributes | {:.3f} |\n", rendered_only.ceiling());
+    md += fmt::format(
+        "| Frechet distance (fc7), generated | {:.2f} |\n| Frechet distance, the mean real face | {:.2f} |\n"
+        "| Frechet distance, uniform noise | {:.2f} |\n| diversity (mean pairwise fc7 distance per request) | {:.3f} "
+        "|\n\n",
+        fd, fd_mean, fd_noise, diversity);
     if (!blind.empty()) {
-      table += fmt::format("\nThe classifier misses {} in most real faces that have them: those rows say little about "
-                           "the generator.\n", fmt::join(blind, ", "));
+      table += fmt::format(
+          "\nThe classifier misses {} in most real faces that have them: those rows say little about "
+          "the generator.\n",
+          fmt::join(blind, ", "));
     }
     ctx.save_file("generation.md", md + table);
 
@@ -210,7 +224,8 @@ class EvaluateGeneration final : public facet::Step {
   static std::vector<std::int64_t> evenly_spaced(const std::vector<std::int64_t>& rows, std::int64_t want) {
     want = std::min<std::int64_t>(want, static_cast<std::int64_t>(rows.size()));
     std::vector<std::int64_t> picked;
-    for (std::int64_t k = 0; k < want; ++k) picked.push_back(rows[static_cast<size_t>(k * static_cast<std::int64_t>(rows.size()) / want)]);
+    for (std::int64_t k = 0; k < want; ++k)
+      picked.push_back(rows[static_cast<size_t>(k * static_cast<std::int64_t>(rows.size()) / want)]);
     return picked;
   }
 
@@ -220,8 +235,9 @@ class EvaluateGeneration final : public facet::Step {
     for (auto row : rows) picked.push_back(images.rows("images", row, row + 1));
     auto x = torch::cat(picked).to(torch::kFloat32);
     if (x.size(2) != size) {
-      x = torch::nn::functional::interpolate(
-          x, torch::nn::functional::InterpolateFuncOptions().size(std::vector<std::int64_t>{size, size}).mode(torch::kArea));
+      x = torch::nn::functional::interpolate(x, torch::nn::functional::InterpolateFuncOptions()
+                                                    .size(std::vector<std::int64_t>{size, size})
+                                                    .mode(torch::kArea));
     }
     return x.round().clamp(0, 255).to(torch::kUInt8);
   }
@@ -230,7 +246,8 @@ class EvaluateGeneration final : public facet::Step {
   static torch::Tensor real_faces(const Artifacts& inputs, const facet::Params& params, std::int64_t size) {
     const auto rows = subset_row_list(inputs, params);
     if (rows.size() < 2) {
-      throw facet::Error(fmt::format("the {} subset has {} real faces; at least 2 are needed", params.get_string("subset"), rows.size()));
+      throw facet::Error(fmt::format("the {} subset has {} real faces; at least 2 are needed",
+                                     params.get_string("subset"), rows.size()));
     }
     return resized_faces(inputs.at("images"), evenly_spaced(rows, params.get_int("real_count")), size);
   }

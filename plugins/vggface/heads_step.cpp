@@ -61,8 +61,8 @@ class HeadsStep final : public facet::Step {
     vggface::RowBatches val(features, "features", vggface::to_rows(split.get("val")));
     std::mt19937_64 rng(ctx.seed());
     const auto train_options = vggface::TrainOptions::from(params);
-    const auto history = vggface::train_heads(*heads, forward, train, val, labels, num_classes,
-                                              train_options, rng, ctx);
+    const auto history =
+        vggface::train_heads(*heads, forward, train, val, labels, num_classes, train_options, rng, ctx);
     if (train_options.majority_fallback) {
       vggface::select_heads_on_validation(*heads, forward, train, val, labels, num_classes, head_names,
                                           train_options.batch_size, rng, ctx);
@@ -89,7 +89,8 @@ class HeadsStep final : public facet::Step {
     ctx.metric("best_val_accuracy", best);
     ctx.save_file("training.png", vggface::plot_history(history, "heads on cached features"));
     return {{"model", model},
-            {"predictions", vggface::predictions_artifact(torch::cat(classes), torch::cat(confidence), num_classes, head_names)},
+            {"predictions",
+             vggface::predictions_artifact(torch::cat(classes), torch::cat(confidence), num_classes, head_names)},
             {"history", vggface::history_artifact(history)}};
   }
 };

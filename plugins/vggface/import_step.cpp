@@ -23,8 +23,9 @@ class VggFaceImport final : public facet::Step {
                              "Keras weights (save_weights or whole-model save; Keras 1 or 2 names)"),
              ParamSpec::flag("fc8", true, "keep fc8 (the identity classifier) when the file has it")},
             {},
-            {{"model", "backbone.* weights in LibTorch's layout; architecture attributes (input_size, width, "
-                       "identities) and preprocessing: vggface"}}};
+            {{"model",
+              "backbone.* weights in LibTorch's layout; architecture attributes (input_size, width, "
+              "identities) and preprocessing: vggface"}}};
   }
 
   Artifacts run(const Artifacts&, const facet::Params& params, facet::Context& ctx) override {

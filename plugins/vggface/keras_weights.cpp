@@ -34,7 +34,8 @@ std::vector<std::string> read_strings(hid_t object, const std::string& name, con
   Id space(H5Aget_space(attr.id), H5Sclose);
   const auto count = static_cast<size_t>(H5Sget_simple_extent_npoints(space.id));
   std::vector<std::string> out;
-  if (H5Tget_class(type.id) != H5T_STRING) throw facet::Error(fmt::format("{}: attribute '{}' is not text", where, name));
+  if (H5Tget_class(type.id) != H5T_STRING)
+    throw facet::Error(fmt::format("{}: attribute '{}' is not text", where, name));
   if (H5Tis_variable_str(type.id) > 0) {
     std::vector<char*> ptrs(count, nullptr);
     Id mem(H5Tcopy(H5T_C_S1), H5Tclose);
@@ -63,8 +64,8 @@ std::vector<std::string> read_split_strings(hid_t object, const std::string& nam
     out.insert(out.end(), part.begin(), part.end());
   }
   if (out.empty()) {
-    throw facet::Error(fmt::format("{}: no attribute '{}': not a Keras weights file (saved with save_weights or save)",
-                                   where, name));
+    throw facet::Error(
+        fmt::format("{}: no attribute '{}': not a Keras weights file (saved with save_weights or save)", where, name));
   }
   return out;
 }
@@ -103,9 +104,9 @@ void copy_layer(const std::string& layer, const std::vector<torch::Tensor>& arra
     kernel = kernel.t();
   }
   if (kernel.sizes() != weight.sizes() || b.sizes() != bias.sizes()) {
-    throw facet::Error(fmt::format(
-        "{}: layer '{}' has kernel {} and bias {} (in LibTorch's layout); the network expects {} and {}", path.string(),
-        layer, shape_text(kernel), shape_text(b), shape_text(weight), shape_text(bias)));
+    throw facet::Error(
+        fmt::format("{}: layer '{}' has kernel {} and bias {} (in LibTorch's layout); the network expects {} and {}",
+                    path.string(), layer, shape_text(kernel), shape_text(b), shape_text(weight), shape_text(bias)));
   }
   torch::NoGradGuard no_grad;
   weight.copy_(kernel);

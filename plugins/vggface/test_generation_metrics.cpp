@@ -1,11 +1,11 @@
-#include <catch2/catch.hpp>
 #include <torch/torch.h>
+#include <catch2/catch.hpp>
 
 #include <fmt/format.h>
 
 #include "facet/pubfig.hpp"
-#include "test_support.hpp"
 #include "generation_metrics.hpp"
+#include "test_support.hpp"
 
 TEST_CASE("generation metrics: Frechet distance, pairwise distance, where the classifier reports an attribute",
           "[generation]") {
@@ -28,7 +28,8 @@ TEST_CASE("generation metrics: Frechet distance, pairwise distance, where the cl
   CHECK_THROWS_WITH(vggface::head_class_of(glasses, 10), Catch::Contains("10 heads"));
 }
 
-TEST_CASE("evaluate_generation: real faces with an attribute, given as generated ones, score the ceiling", "[generation]") {
+TEST_CASE("evaluate_generation: real faces with an attribute, given as generated ones, score the ceiling",
+          "[generation]") {
   using facet::Artifact;
   const auto faces = facet::test::run_step("synthfaces", {}, "{count: 240, size: 32, persons: 16}");
   auto labels =
@@ -50,7 +51,8 @@ TEST_CASE("evaluate_generation: real faces with an attribute, given as generated
   const auto test_rows = split.get("test");
   const auto scores = faces.at("attributes").get("scores").index_select(0, test_rows);
   const auto with = test_rows.index({scores.select(1, glasses) > 0});
-  const auto without = test_rows.index({scores.select(1, glasses) <= 0 & scores.select(1, facet::pubfig::index_of("Sunglasses")) <= 0});
+  const auto without =
+      test_rows.index({scores.select(1, glasses) <= 0 & scores.select(1, facet::pubfig::index_of("Sunglasses")) <= 0});
   REQUIRE(with.numel() >= 2);
   REQUIRE(without.numel() >= 2);
   // "Generated" faces for the request "Eyeglasses".
@@ -64,8 +66,11 @@ TEST_CASE("evaluate_generation: real faces with an attribute, given as generated
     samples.set("requested", requested);
     samples.set_attr("requests", std::vector<std::string>{"Eyeglasses"});
     samples.set_attr("attribute_names", names);
-    const facet::Artifacts inputs = {{"samples", samples}, {"classifier", classifier}, {"images", faces.at("images")},
-                                     {"split", split}, {"attributes", attributes}};
+    const facet::Artifacts inputs = {{"samples", samples},
+                                     {"classifier", classifier},
+                                     {"images", faces.at("images")},
+                                     {"split", split},
+                                     {"attributes", attributes}};
     return facet::test::run_step("evaluate_generation", inputs, "{}", 1, &metrics);
   };
   // The test faces that wear them, evenly spaced as the ceiling picks them
@@ -80,7 +85,8 @@ TEST_CASE("evaluate_generation: real faces with an attribute, given as generated
   CHECK(metrics.at("rendered_real_requested_accuracy") == Approx(found));
   const auto md = out.at("_files").get("generation.md").contiguous();
   const std::string text(static_cast<const char*>(md.data_ptr()), static_cast<size_t>(md.numel()));
-  CHECK(text.find(fmt::format("| Eyeglasses | {} | {:.3f} | {:.3f} |", with.numel(), found, found)) != std::string::npos);
+  CHECK(text.find(fmt::format("| Eyeglasses | {} | {:.3f} | {:.3f} |", with.numel(), found, found)) !=
+        std::string::npos);
   // Faces without eyewear score low, and the ceiling, judged on real faces
   // with glasses, does not move.
   std::map<std::string, double> without_metrics;

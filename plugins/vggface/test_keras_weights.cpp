@@ -1,7 +1,7 @@
 #include <hdf5.h>
 
-#include <catch2/catch.hpp>
 #include <torch/torch.h>
+#include <catch2/catch.hpp>
 
 #include "facet/module_artifact.hpp"
 #include "keras_fixture.hpp"
@@ -19,7 +19,8 @@ namespace vggface::test {
 KerasLayers random_vggface(std::int64_t size, std::int64_t base, std::int64_t fc, std::int64_t identities) {
   torch::manual_seed(5);
   KerasLayers layers;
-  const std::vector<std::pair<int, std::int64_t>> blocks = {{2, base}, {2, 2 * base}, {3, 4 * base}, {3, 8 * base}, {3, 8 * base}};
+  const std::vector<std::pair<int, std::int64_t>> blocks = {
+      {2, base}, {2, 2 * base}, {3, 4 * base}, {3, 8 * base}, {3, 8 * base}};
   std::int64_t in = 3;
   for (size_t b = 0; b < blocks.size(); ++b) {
     for (int c = 1; c <= blocks[b].first; ++c) {
@@ -30,7 +31,9 @@ KerasLayers random_vggface(std::int64_t size, std::int64_t base, std::int64_t fc
     }
   }
   const auto spatial = size / 32;
-  layers.push_back({"fc6", {torch::randn({spatial * spatial * in, fc}) / std::sqrt(spatial * spatial * in), torch::randn({fc}) * 0.1}});
+  layers.push_back(
+      {"fc6",
+       {torch::randn({spatial * spatial * in, fc}) / std::sqrt(spatial * spatial * in), torch::randn({fc}) * 0.1}});
   layers.push_back({"fc7", {torch::randn({fc, fc}) / std::sqrt(fc), torch::randn({fc}) * 0.1}});
   layers.push_back({"fc8", {torch::randn({fc, identities}) / std::sqrt(fc), torch::randn({identities}) * 0.1}});
   return layers;
@@ -63,7 +66,8 @@ void write_keras(const fs::path& path, const KerasLayers& layers, KerasStyle sty
   std::vector<std::string> names = {"input_1"};
   for (const auto& [name, arrays] : layers) {
     names.push_back(name);
-    if (name.rfind("conv", 0) == 0 && name.back() == (name[4] <= '2' ? '2' : '3')) names.push_back("pool" + name.substr(4, 1));
+    if (name.rfind("conv", 0) == 0 && name.back() == (name[4] <= '2' ? '2' : '3'))
+      names.push_back("pool" + name.substr(4, 1));
   }
   names.insert(names.end() - 3, "flatten");
   if (style.split_names) {
@@ -86,7 +90,8 @@ void write_keras(const fs::path& path, const KerasLayers& layers, KerasStyle sty
         const auto t = arrays[k].contiguous();
         const std::vector<hsize_t> dims(t.sizes().begin(), t.sizes().end());
         const hid_t space = H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr);
-        const hid_t ds = H5Dcreate2(group, weight_names[k].c_str(), H5T_IEEE_F32LE, space, lcpl, H5P_DEFAULT, H5P_DEFAULT);
+        const hid_t ds =
+            H5Dcreate2(group, weight_names[k].c_str(), H5T_IEEE_F32LE, space, lcpl, H5P_DEFAULT, H5P_DEFAULT);
         H5Dwrite(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, t.data_ptr());
         H5Dclose(ds);
         H5Sclose(space);
@@ -120,10 +125,12 @@ torch::Tensor keras_forward(const KerasLayers& layers, torch::Tensor x_nchw) {
       const auto padded = torch::constant_pad_nd(x, {0, 0, 1, 1, 1, 1});
       auto out = torch::zeros({x.size(0), h, w, kernel.size(3)});
       for (int dy = 0; dy < 3; ++dy) {
-        for (int dx = 0; dx < 3; ++dx) out += torch::matmul(padded.slice(1, dy, dy + h).slice(2, dx, dx + w), kernel[dy][dx]);
+        for (int dx = 0; dx < 3; ++dx)
+          out += torch::matmul(padded.slice(1, dy, dy + h).slice(2, dx, dx + w), kernel[dy][dx]);
       }
       x = torch::relu(out + bias);
-      const bool last_in_block = name == "conv1_2" || name == "conv2_2" || name == "conv3_3" || name == "conv4_3" || name == "conv5_3";
+      const bool last_in_block =
+          name == "conv1_2" || name == "conv2_2" || name == "conv3_3" || name == "conv4_3" || name == "conv5_3";
       if (last_in_block) x = x.reshape({x.size(0), x.size(1) / 2, 2, x.size(2) / 2, 2, x.size(3)}).amax({2, 4});
     } else {
       if (x.dim() == 4) x = x.reshape({x.size(0), -1});  // Keras' Flatten: height, width, channel
@@ -141,7 +148,8 @@ TEST_CASE("vggface_import: a Keras VGG-Face file gives the network Keras' own ou
   const auto layers = random_vggface(64, 8, 512, 10);
   const auto x = torch::randn({2, 3, 64, 64}) * 50;
   const auto expected = keras_forward(layers, x);
-  for (const auto& style : {KerasStyle{false, false, false}, KerasStyle{true, false, false}, KerasStyle{false, true, true}}) {
+  for (const auto& style :
+       {KerasStyle{false, false, false}, KerasStyle{true, false, false}, KerasStyle{false, true, true}}) {
     INFO("keras1 " << style.keras1 << " whole model " << style.whole_model << " split names " << style.split_names);
     const auto file = dir / "vggface.h5";
     write_keras(file, layers, style);
@@ -156,7 +164,8 @@ TEST_CASE("vggface_import: a Keras VGG-Face file gives the network Keras' own ou
     CHECK(torch::allclose(net->forward(x, "fc8"), expected, 1e-4, 1e-3));
   }
   // The step: the same numbers as a model artifact.
-  const auto model = test::run_step("vggface_import", {}, fmt::format("{{file: '{}'}}", (dir / "vggface.h5").string())).at("model");
+  const auto model =
+      test::run_step("vggface_import", {}, fmt::format("{{file: '{}'}}", (dir / "vggface.h5").string())).at("model");
   CHECK(model.attr_string("preprocessing") == "vggface");
   CHECK(model.attr_int("identities") == 10);
   VggFace net(VggFaceOptions::load(model));
@@ -173,8 +182,9 @@ TEST_CASE("vggface_import: a missing layer or a wrong shape names the layer and 
   auto layers = random_vggface(64, 8, 512, 10);
   write_keras(dir / "ok.h5", layers, {});
   VggFace wider(VggFaceOptions().input_size(64).width(0.25).identities(10));
-  CHECK_THROWS_WITH(vggface::load_keras_weights(*wider, dir / "ok.h5"),
-                    Catch::Contains("layer 'conv1_1' has kernel [8, 3, 3, 3]") && Catch::Contains("expects [16, 3, 3, 3]"));
+  CHECK_THROWS_WITH(
+      vggface::load_keras_weights(*wider, dir / "ok.h5"),
+      Catch::Contains("layer 'conv1_1' has kernel [8, 3, 3, 3]") && Catch::Contains("expects [16, 3, 3, 3]"));
   layers.erase(layers.begin() + 5);  // conv3_2
   write_keras(dir / "gap.h5", layers, {});
   VggFace net(VggFaceOptions().input_size(64).width(0.125).identities(10));

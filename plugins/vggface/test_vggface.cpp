@@ -1,9 +1,9 @@
-#include <catch2/catch.hpp>
 #include <torch/torch.h>
+#include <catch2/catch.hpp>
 
 #include "attribute_heads.hpp"
-#include "trainer.hpp"
 #include "test_support.hpp"
+#include "trainer.hpp"
 #include "vgg_face.hpp"
 
 using namespace facet;
@@ -63,7 +63,8 @@ TEST_CASE("vggface: frozen layers keep their weights and batch statistics", "[vg
   CHECK_THROWS_WITH(net->set_trainable_from("conv9_1"), Catch::Contains("names no layer"));
 }
 
-TEST_CASE("vggface: fc6 and fc7 batch norm is frozen with its layer and saved; older models load without it", "[vggface]") {
+TEST_CASE("vggface: fc6 and fc7 batch norm is frozen with its layer and saved; older models load without it",
+          "[vggface]") {
   torch::manual_seed(2);
   const auto options = VggFaceOptions().input_size(32).width(0.0625).batch_norm(true).fc_batch_norm(true).dropout(0.0);
   {
@@ -114,11 +115,12 @@ TEST_CASE("vggface: unknown labels add no loss and no gradient", "[vggface]") {
   // By hand: head 0 over rows 0 and 2, head 1 over rows 0 and 1.
   namespace F = torch::nn::functional;
   const auto l = logits.detach();
-  const auto expected = F::cross_entropy(torch::stack({l[0].slice(0, 0, 2), l[2].slice(0, 0, 2)}), torch::tensor({1, 0})) +
-                        F::cross_entropy(torch::stack({l[0].slice(0, 2, 5), l[1].slice(0, 2, 5)}), torch::tensor({2, 0}));
+  const auto expected =
+      F::cross_entropy(torch::stack({l[0].slice(0, 0, 2), l[2].slice(0, 0, 2)}), torch::tensor({1, 0})) +
+      F::cross_entropy(torch::stack({l[0].slice(0, 2, 5), l[1].slice(0, 2, 5)}), torch::tensor({2, 0}));
   CHECK(loss.item<float>() == Approx(expected.item<float>()).epsilon(1e-5));
   const auto g = logits.grad();
-  CHECK(g[3].abs().sum().item<float>() == 0.0f);             // a row with no known label
+  CHECK(g[3].abs().sum().item<float>() == 0.0f);                 // a row with no known label
   CHECK(g[1].slice(0, 0, 2).abs().sum().item<float>() == 0.0f);  // unknown for head 0
   CHECK(g[2].slice(0, 2, 5).abs().sum().item<float>() == 0.0f);  // unknown for head 1
   CHECK(g[0].abs().sum().item<float>() > 0.0f);
@@ -134,8 +136,8 @@ TEST_CASE("vggface: balanced class weights are n / (k n_c)", "[vggface]") {
 TEST_CASE("vggface: heads no better than their majority class on validation become constant", "[vggface]") {
   const auto x = torch::linspace(-1, 1, 40).view({40, 1});
   // Head 0 is perfect (the sign of x); head 1 always says 1 where 0 is the majority (30 of 40).
-  const auto labels = torch::stack({(x.squeeze(1) > 0).to(torch::kInt64),
-                                    (torch::arange(40) % 4 == 0).to(torch::kInt64)}, 1);
+  const auto labels =
+      torch::stack({(x.squeeze(1) > 0).to(torch::kInt64), (torch::arange(40) % 4 == 0).to(torch::kInt64)}, 1);
   vggface::AttributeHeads heads(vggface::AttributeHeadsOptions().in_features(1).num_classes({2, 2}).dropout(0.0));
   {
     torch::NoGradGuard no_grad;
@@ -155,5 +157,5 @@ TEST_CASE("vggface: heads no better than their majority class on validation beco
   CHECK(replaced == std::vector<std::int64_t>{1});
   const auto predicted = vggface::predict_classes(heads->forward(x), {2, 2});
   CHECK(torch::equal(predicted.select(1, 0), labels.select(1, 0)));  // kept
-  CHECK((predicted.select(1, 1) == 0).all().item<bool>());            // now the majority class
+  CHECK((predicted.select(1, 1) == 0).all().item<bool>());           // now the majority class
 }

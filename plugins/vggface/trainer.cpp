@@ -14,18 +14,20 @@ namespace vggface {
 using facet::ParamSpec;
 
 std::vector<ParamSpec> TrainOptions::specs(const TrainOptions& d) {
-  return {ParamSpec::choice("optimizer", d.optimizer, {"sgd", "adam"}, "sgd with momentum (the original solver) or adam"),
-          ParamSpec::real("lr", d.lr, "initial learning rate").range(0.0, 10.0),
-          ParamSpec::real("momentum", d.momentum, "SGD momentum").range(0.0, 1.0),
-          ParamSpec::real("weight_decay", d.weight_decay, "L2 weight decay on trainable parameters").range(0.0, 1.0),
-          ParamSpec::integer("epochs", d.epochs, "passes over the training split").range(1, 100000),
-          ParamSpec::integer("batch_size", d.batch_size, "images per step").range(1, 65536),
-          ParamSpec::choice("schedule", d.schedule, {"constant", "step", "cosine"}, "learning-rate schedule over epochs"),
-          ParamSpec::integer("step_epochs", d.step_epochs, "schedule step: epochs between decays").range(1, 100000),
-          ParamSpec::real("gamma", d.gamma, "schedule step: decay factor").range(0.0, 1.0),
-          ParamSpec::flag("balanced", d.balanced, "weight each class by n / (k n_c) in the loss (imbalanced attributes)"),
-          ParamSpec::flag("majority_fallback", d.majority_fallback,
-                          "a head not better than its majority class on validation (by two standard errors) predicts that class")};
+  return {
+      ParamSpec::choice("optimizer", d.optimizer, {"sgd", "adam"}, "sgd with momentum (the original solver) or adam"),
+      ParamSpec::real("lr", d.lr, "initial learning rate").range(0.0, 10.0),
+      ParamSpec::real("momentum", d.momentum, "SGD momentum").range(0.0, 1.0),
+      ParamSpec::real("weight_decay", d.weight_decay, "L2 weight decay on trainable parameters").range(0.0, 1.0),
+      ParamSpec::integer("epochs", d.epochs, "passes over the training split").range(1, 100000),
+      ParamSpec::integer("batch_size", d.batch_size, "images per step").range(1, 65536),
+      ParamSpec::choice("schedule", d.schedule, {"constant", "step", "cosine"}, "learning-rate schedule over epochs"),
+      ParamSpec::integer("step_epochs", d.step_epochs, "schedule step: epochs between decays").range(1, 100000),
+      ParamSpec::real("gamma", d.gamma, "schedule step: decay factor").range(0.0, 1.0),
+      ParamSpec::flag("balanced", d.balanced, "weight each class by n / (k n_c) in the loss (imbalanced attributes)"),
+      ParamSpec::flag(
+          "majority_fallback", d.majority_fallback,
+          "a head not better than its majority class on validation (by two standard errors) predicts that class")};
 }
 
 TrainOptions TrainOptions::from(const facet::Params& p) {
@@ -48,11 +50,13 @@ namespace {
 
 double lr_at(const TrainOptions& o, std::int64_t epoch) {
   if (o.schedule == "step") return o.lr * std::pow(o.gamma, static_cast<double>(epoch / o.step_epochs));
-  if (o.schedule == "cosine") return 0.5 * o.lr * (1.0 + std::cos(M_PI * static_cast<double>(epoch) / static_cast<double>(o.epochs)));
+  if (o.schedule == "cosine")
+    return 0.5 * o.lr * (1.0 + std::cos(M_PI * static_cast<double>(epoch) / static_cast<double>(o.epochs)));
   return o.lr;
 }
 
-std::unique_ptr<torch::optim::Optimizer> make_optimizer(const std::vector<torch::Tensor>& params, const TrainOptions& o) {
+std::unique_ptr<torch::optim::Optimizer> make_optimizer(const std::vector<torch::Tensor>& params,
+                                                        const TrainOptions& o) {
   if (o.optimizer == "adam") {
     return std::make_unique<torch::optim::Adam>(params, torch::optim::AdamOptions(o.lr).weight_decay(o.weight_decay));
   }
@@ -100,8 +104,8 @@ void restore(torch::nn::Module& model, const std::vector<torch::Tensor>& state) 
 std::vector<std::int64_t> apply_majority_fallback(AttributeHeadsImpl& heads, const Forward& forward,
                                                   const RowBatches& train, const RowBatches& val,
                                                   const torch::Tensor& labels,
-                                                  const std::vector<std::int64_t>& num_classes,
-                                                  std::int64_t batch_size, std::mt19937_64& rng) {
+                                                  const std::vector<std::int64_t>& num_classes, std::int64_t batch_size,
+                                                  std::mt19937_64& rng) {
   if (val.size() == 0) return {};
   torch::NoGradGuard no_grad;
   HeadCounts model;
@@ -208,7 +212,8 @@ std::vector<EpochRecord> train_heads(torch::nn::Module& model, const Forward& fo
   }
   if (trainable.empty()) throw facet::Error("nothing to train: every parameter is frozen");
   if (train.size() == 0) throw facet::Error("the training split is empty");
-  if (val.size() == 0) ctx.warn("the validation split is empty: the last epoch is kept and no head falls back to its majority class");
+  if (val.size() == 0)
+    ctx.warn("the validation split is empty: the last epoch is kept and no head falls back to its majority class");
   auto optimizer = make_optimizer(trainable, options);
   torch::Tensor weights;
   if (options.balanced) {
@@ -232,23 +237,26 @@ std::vector<EpochRecord> train_heads(torch::nn::Module& model, const Forward& fo
     HeadCounts counts;
     double loss_sum = 0;
     auto progress = ctx.progress(fmt::format("epoch {}/{}", epoch + 1, options.epochs), batches, "batches");
-    train.for_each(options.batch_size, /*shuffle=*/true, rng, [&](const torch::Tensor& raw, const torch::Tensor& index) {
-      optimizer->zero_grad();
-      const auto logits = forward(raw, true);
-      const auto y = labels.index_select(0, index).to(logits.device());
-      auto loss = masked_heads_loss(logits, y, num_classes, weights.defined() ? weights.to(logits.device()) : weights);
-      loss.backward();
-      optimizer->step();
-      loss_sum += loss.item<double>();
-      counts.add(predict_classes(logits.detach(), num_classes).cpu(), y.cpu());
-      progress->note(fmt::format("loss {:.3f}", loss.item<double>()));
-      progress->advance(1);
-    });
+    train.for_each(
+        options.batch_size, /*shuffle=*/true, rng, [&](const torch::Tensor& raw, const torch::Tensor& index) {
+          optimizer->zero_grad();
+          const auto logits = forward(raw, true);
+          const auto y = labels.index_select(0, index).to(logits.device());
+          auto loss =
+              masked_heads_loss(logits, y, num_classes, weights.defined() ? weights.to(logits.device()) : weights);
+          loss.backward();
+          optimizer->step();
+          loss_sum += loss.item<double>();
+          counts.add(predict_classes(logits.detach(), num_classes).cpu(), y.cpu());
+          progress->note(fmt::format("loss {:.3f}", loss.item<double>()));
+          progress->advance(1);
+        });
     progress.reset();
     record.train_loss = loss_sum / static_cast<double>(batches);
     record.train_accuracy = counts.mean_accuracy();
     model.eval();
-    std::tie(record.val_accuracy, record.val_loss) = evaluate_heads(forward, val, labels, num_classes, options.batch_size, rng);
+    std::tie(record.val_accuracy, record.val_loss) =
+        evaluate_heads(forward, val, labels, num_classes, options.batch_size, rng);
     record.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     ctx.info("epoch {}/{}: train loss {:.4f} acc {:.4f} | val loss {:.4f} acc {:.4f} | lr {:.2e} | {:.1f} s", epoch + 1,
              options.epochs, record.train_loss, record.train_accuracy, record.val_loss, record.val_accuracy, record.lr,

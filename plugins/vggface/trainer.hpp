@@ -23,7 +23,7 @@ struct TrainOptions {
   std::string schedule = "cosine";  ///< constant, step or cosine
   std::int64_t step_epochs = 10;    ///< step: multiply by gamma every this many epochs
   double gamma = 0.1;
-  bool balanced = false;  ///< per-class loss weights n / (k n_c), for imbalanced attributes
+  bool balanced = false;          ///< per-class loss weights n / (k n_c), for imbalanced attributes
   bool majority_fallback = true;  ///< heads not clearly better than their majority class on validation predict it
 
   /// The parameter table entries of these settings, and reading them back.
@@ -54,8 +54,8 @@ std::vector<EpochRecord> train_heads(torch::nn::Module& model, const Forward& fo
 std::vector<std::int64_t> apply_majority_fallback(AttributeHeadsImpl& heads, const Forward& forward,
                                                   const RowBatches& train, const RowBatches& val,
                                                   const torch::Tensor& labels,
-                                                  const std::vector<std::int64_t>& num_classes,
-                                                  std::int64_t batch_size, std::mt19937_64& rng);
+                                                  const std::vector<std::int64_t>& num_classes, std::int64_t batch_size,
+                                                  std::mt19937_64& rng);
 
 /// apply_majority_fallback, reported: the heads replaced are logged by name
 /// and counted in the metric majority_fallback_heads.

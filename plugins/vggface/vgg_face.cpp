@@ -40,7 +40,8 @@ VggFaceOptions VggFaceOptions::load(const facet::Artifact& a) {
       .input_size(a.attr_int("input_size"))
       .width(a.attr_float("width"))
       .batch_norm(a.attr_int("batch_norm") != 0)
-      .fc_batch_norm(a.has_attr("fc_batch_norm") && a.attr_int("fc_batch_norm") != 0)  // absent in models of vggface 1.1
+      .fc_batch_norm(a.has_attr("fc_batch_norm") &&
+                     a.attr_int("fc_batch_norm") != 0)  // absent in models of vggface 1.1
       .dropout(a.attr_float("dropout"))
       .identities(a.attr_int("identities"));
 }

@@ -33,7 +33,8 @@ class VggFaceStep final : public facet::Step {
             .range(32, 1024),
         ParamSpec::real("width", 1.0, "layer width multiplier (1.0: VGG-16's 64..512 channels, 4096-wide fc6/fc7)")
             .range(0.01, 4.0),
-        ParamSpec::flag("batch_norm", false, "batch normalisation after each convolution, fc6 and fc7 (not in VGG-Face)"),
+        ParamSpec::flag("batch_norm", false,
+                        "batch normalisation after each convolution, fc6 and fc7 (not in VGG-Face)"),
         ParamSpec::real("dropout", 0.5, "dropout after fc6, fc7 and shared layers").range(0.0, 0.95),
         ParamSpec::choice("trainable_from", "all", trainable_choices(),
                           "first trainable layer: every layer before it is frozen (no gradients, no weight decay, "
@@ -65,9 +66,10 @@ class VggFaceStep final : public facet::Step {
     const auto num_classes = vggface::to_rows(labels_in.get("num_classes"));
     const auto& head_names = labels_in.attr_strings("head_names");
     if (labels.size(0) != images.num_rows("images")) {
-      throw facet::Error(fmt::format("vggface: {} images but {} label rows; connect labels and images of the same "
-                                     "dataset",
-                                     images.num_rows("images"), labels.size(0)));
+      throw facet::Error(
+          fmt::format("vggface: {} images but {} label rows; connect labels and images of the same "
+                      "dataset",
+                      images.num_rows("images"), labels.size(0)));
     }
     const auto backbone_options = vggface::VggFaceOptions()
                                       .input_size(params.get_int("input_size"))
@@ -101,20 +103,17 @@ class VggFaceStep final : public facet::Step {
              count(net->parameters(), false), count(net->parameters(), true), heads_options.in_features(),
              num_classes.size(), train.size(), val.size());
     const auto train_options = vggface::TrainOptions::from(params);
-    const auto history = vggface::train_heads(*net, forward, train, val, labels, num_classes,
-                                              train_options, rng, ctx);
+    const auto history = vggface::train_heads(*net, forward, train, val, labels, num_classes, train_options, rng, ctx);
     if (train_options.majority_fallback) {
       vggface::select_heads_on_validation(*net->heads, forward, train, val, labels, num_classes, head_names,
                                           train_options.batch_size, rng, ctx);
     }
     net->to(torch::kCPU);
 
-    Artifact model = vggface::save_attribute_net(net, params.get_string("preprocessing"),
-                                                 head_names);
+    Artifact model = vggface::save_attribute_net(net, params.get_string("preprocessing"), head_names);
     model.set_attr("trainable_from", params.get_string("trainable_from"));
-    const auto& best = *std::max_element(history.begin(), history.end(), [](const auto& a, const auto& b) {
-      return a.val_accuracy < b.val_accuracy;
-    });
+    const auto& best = *std::max_element(history.begin(), history.end(),
+                                         [](const auto& a, const auto& b) { return a.val_accuracy < b.val_accuracy; });
     ctx.metric("best_val_accuracy", best.val_accuracy);
     ctx.save_file("training.png", vggface::plot_history(history, fmt::format("vggface, trainable from {}",
                                                                              params.get_string("trainable_from"))));

@@ -2,8 +2,8 @@
 
 #include <fstream>
 
-#include <catch2/catch.hpp>
 #include <torch/torch.h>
+#include <catch2/catch.hpp>
 
 #include "facet/artifact_file.hpp"
 #include "facet/errors.hpp"
@@ -85,7 +85,8 @@ TEST_CASE("row writers stream a tensor in slices and check what they get", "[art
   auto rows = writer.create_rows("data", "x", {5, 2}, torch::kInt64);
   rows->append(torch::tensor({{1, 2}, {3, 4}}, torch::kInt64));
   CHECK_THROWS_WITH(rows->append(torch::zeros({1, 3}, torch::kInt64)), Catch::Contains("do not fit"));
-  CHECK_THROWS_WITH(rows->append(torch::zeros({1, 2}, torch::kFloat32)), Catch::Contains("appended rows are Float, the tensor is Long"));
+  CHECK_THROWS_WITH(rows->append(torch::zeros({1, 2}, torch::kFloat32)),
+                    Catch::Contains("appended rows are Float, the tensor is Long"));
   CHECK_THROWS_WITH(rows->finish(), Catch::Contains("after 2 of 5 rows"));
   rows->append(torch::tensor({{5, 6}, {7, 8}, {9, 10}}, torch::kInt64));
   Artifact data;
@@ -93,7 +94,8 @@ TEST_CASE("row writers stream a tensor in slices and check what they get", "[art
   writer.write("data", data);
   CHECK_FALSE(std::filesystem::exists(file));  // nothing at the final path before commit
   writer.commit();
-  CHECK(torch::equal(read_artifact_file(file).at("data").get("x"), torch::arange(1, 11, torch::kInt64).reshape({5, 2})));
+  CHECK(
+      torch::equal(read_artifact_file(file).at("data").get("x"), torch::arange(1, 11, torch::kInt64).reshape({5, 2})));
 }
 
 TEST_CASE("an uncommitted writer leaves nothing behind", "[artifact]") {

@@ -26,7 +26,8 @@ TEST_CASE("a plugin of another ABI is refused, a foreign library skipped, the re
   std::string all;
   for (const auto& p : r.problems()) all += (p.is_error ? "E " : "W ") + p.message + "\n";
   CHECK_THAT(all, Catch::Contains("E " + (dir / "libabi_mismatch_plugin.so").string() +
-                                  ": built against facet SDK ABI 999, this runner has ABI " + std::to_string(FACET_SDK_ABI_VERSION)));
+                                  ": built against facet SDK ABI 999, this runner has ABI " +
+                                  std::to_string(FACET_SDK_ABI_VERSION)));
   CHECK_THAT(all, Catch::Contains("W " + (dir / "libnot_a_plugin.so").string() + ": not a facet plugin"));
   CHECK_THAT(all, Catch::Contains("W " + (dir / "libgarbage.so").string() + ": not a loadable shared library"));
 }

@@ -21,7 +21,8 @@ std::pair<int, int> png_size(const fs::path& file) {
 }
 }  // namespace
 
-TEST_CASE("runner generate: faces for a request from a finished run's generator, and its errors", "[runner][generate]") {
+TEST_CASE("runner generate: faces for a request from a finished run's generator, and its errors",
+          "[runner][generate]") {
   const auto dir = test::temp_dir("e2e-generate");
   const auto smoke = test::source_path("pipelines/smoke.yaml").string();
   const auto run = test::run_runner(smoke + " --until generator", dir);
@@ -31,7 +32,8 @@ TEST_CASE("runner generate: faces for a request from a finished run's generator,
   for (const auto& e : fs::directory_iterator(dir / "runs" / "smoke")) run_dir = e.path();
   const std::string from = " --from '" + run_dir.string() + "'";
 
-  const auto ok = test::run_runner("generate" + from + " --attributes 'Smiling, Black Hair' --count 4 --out faces.png", dir);
+  const auto ok =
+      test::run_runner("generate" + from + " --attributes 'Smiling, Black Hair' --count 4 --out faces.png", dir);
   INFO(ok.output);
   REQUIRE(ok.status == 0);
   CHECK_THAT(ok.output, Catch::Contains("4 faces for \"Smiling, Black Hair\" from step 'generator' (draw)"));
@@ -46,7 +48,8 @@ TEST_CASE("runner generate: faces for a request from a finished run's generator,
     CHECK(r.status == 2);
     CHECK_THAT(r.output, Catch::Contains(message));
   };
-  fails(from + " --attributes 'Smiling, Blnd Hair' --out x.png", "unknown attribute 'Blnd Hair'; did you mean 'Blond Hair'?");
+  fails(from + " --attributes 'Smiling, Blnd Hair' --out x.png",
+        "unknown attribute 'Blnd Hair'; did you mean 'Blond Hair'?");
   fails(from + " --attributes 'Smiling, Blnd Hair' --out x.png", "valid: Male, Asian");
   fails(from + " --attributes 'Black Hair, Blond Hair' --out x.png",
         "'Black Hair' and 'Blond Hair' contradict each other");
@@ -60,7 +63,8 @@ TEST_CASE("runner generate: faces for a request from a finished run's generator,
   CHECK_FALSE(fs::exists(dir / "x.png"));
 }
 
-TEST_CASE("runner: uses: gan or invert in place of uses: draw runs and evaluates with no other edit", "[runner][generate]") {
+TEST_CASE("runner: uses: gan or invert in place of uses: draw runs and evaluates with no other edit",
+          "[runner][generate]") {
   for (const std::string generator : {"gan", "invert"}) {
     const auto dir = test::temp_dir("e2e-swap-" + generator);
     const auto smoke = test::source_path("pipelines/smoke.yaml").string();
@@ -74,8 +78,8 @@ TEST_CASE("runner: uses: gan or invert in place of uses: draw runs and evaluates
     CHECK_THAT(test::read_text(run_dir / "metrics.json"),
                Catch::Contains("\"uses\": \"" + generator + "\"") && Catch::Contains("\"frechet_noise\""));
     CHECK(fs::exists(run_dir / "generator" / "samples.png"));
-    const auto faces =
-        test::run_runner("generate --from '" + run_dir.string() + "' --attributes 'Eyeglasses' --count 2 --out g.png", dir);
+    const auto faces = test::run_runner(
+        "generate --from '" + run_dir.string() + "' --attributes 'Eyeglasses' --count 2 --out g.png", dir);
     INFO(faces.output);
     CHECK(faces.status == 0);
     CHECK_THAT(faces.output, Catch::Contains("from step 'generator' (" + generator + ")"));

@@ -6,8 +6,8 @@
 #include <chrono>
 #include <thread>
 
-#include <catch2/catch.hpp>
 #include <torch/torch.h>
+#include <catch2/catch.hpp>
 
 #include "facet/artifact_file.hpp"
 #include "facet/export.hpp"
@@ -68,12 +68,14 @@ TEST_CASE("runner: smoke twice, the second run all cached with identical outputs
   const auto second = test::run_runner(kSmoke, dir);
   INFO(second.output);
   REQUIRE(second.status == 0);
-  for (const auto* id : {"faces", "labels", "split", "backbone", "fc7", "evaluation", "maps", "generator", "generation"}) {
+  for (const auto* id :
+       {"faces", "labels", "split", "backbone", "fc7", "evaluation", "maps", "generator", "generation"}) {
     CHECK_THAT(second.output, Catch::Contains(std::string("[") + id + "] cached"));
   }
   // Files a step saved reach every run folder, the cached run's too.
   for (const auto& run : fs::directory_iterator(dir / "runs" / "smoke")) {
-    CHECK_THAT(test::read_text(run.path() / "evaluation" / "evaluation.md"), Catch::Contains("# Evaluation on the test split"));
+    CHECK_THAT(test::read_text(run.path() / "evaluation" / "evaluation.md"),
+               Catch::Contains("# Evaluation on the test split"));
   }
   CHECK_THAT(second.output, !Catch::Contains("running"));
   CHECK(cache_files(dir / ".facet-cache") == entries);
@@ -130,8 +132,9 @@ TEST_CASE("runner: bad pipelines fail before anything runs", "[runner][errors]")
   test::write_text(dir / "bad.yaml", "steps:\n  faces:\n    uses: synthfaces\n    with: {count: 0}\n");
   const auto r = test::run_runner("bad.yaml", dir);
   CHECK(r.status == 2);
-  CHECK(r.output == "bad.yaml:4:19: error: step 'faces' (synthfaces): parameter 'count' must be int, "
-                    "1 <= x <= 10000000, got 0\n");
+  CHECK(r.output ==
+        "bad.yaml:4:19: error: step 'faces' (synthfaces): parameter 'count' must be int, "
+        "1 <= x <= 10000000, got 0\n");
   CHECK_FALSE(fs::exists(dir / "runs"));
   CHECK_FALSE(fs::exists(dir / ".facet-cache"));
   CHECK(test::run_runner("missing.yaml", dir).output == "missing.yaml: error: cannot read the pipeline file\n");
@@ -143,7 +146,8 @@ TEST_CASE("runner: plugins and describe", "[runner]") {
   CHECK(r.status == 0);
   CHECK_THAT(r.output, Catch::Contains("synthfaces") && Catch::Contains("binarize") && Catch::Contains("split"));
   r = test::run_runner("describe synthfaces", dir);
-  CHECK_THAT(r.output, Catch::Contains("count") && Catch::Contains("1 <= x <= 10000000") && Catch::Contains("outputs:"));
+  CHECK_THAT(r.output,
+             Catch::Contains("count") && Catch::Contains("1 <= x <= 10000000") && Catch::Contains("outputs:"));
   r = test::run_runner("describe synthface", dir);
   CHECK(r.status == 2);
   CHECK_THAT(r.output, Catch::Contains("unknown step 'synthface'; did you mean 'synthfaces'?"));
@@ -154,7 +158,8 @@ TEST_CASE("runner: plugins and describe", "[runner]") {
   r = test::run_runner("plugins --plugin-path " + mixed.string(), dir);
   CHECK(r.status == 1);
   CHECK_THAT(r.output, Catch::Contains("error: " + (mixed / "libabi_mismatch_plugin.so").string() +
-                                       ": built against facet SDK ABI 999, this runner has ABI " + std::to_string(FACET_SDK_ABI_VERSION) + "; rebuild the plugin"));
+                                       ": built against facet SDK ABI 999, this runner has ABI " +
+                                       std::to_string(FACET_SDK_ABI_VERSION) + "; rebuild the plugin"));
   CHECK_THAT(r.output, Catch::Contains("warning: " + (mixed / "libnot_a_plugin.so").string() + ": not a facet plugin"));
   CHECK_THAT(r.output, Catch::Contains("synthfaces"));
 
@@ -178,10 +183,11 @@ TEST_CASE("runner: a damaged cache entry is detected and recomputed", "[runner][
   const auto r = test::run_runner(kSmoke, dir);
   INFO(r.output);
   CHECK(r.status == 0);
-  CHECK_THAT(r.output, Catch::Contains("[faces] warning: cache entry " + (fs::path(".facet-cache") / faces.filename()).string() +
-                                       " is damaged or foreign") &&
-                           Catch::Contains("recomputing") && Catch::Contains("[faces] running") &&
-                           Catch::Contains("[labels] cached"));
+  CHECK_THAT(r.output,
+             Catch::Contains("[faces] warning: cache entry " + (fs::path(".facet-cache") / faces.filename()).string() +
+                             " is damaged or foreign") &&
+                 Catch::Contains("recomputing") && Catch::Contains("[faces] running") &&
+                 Catch::Contains("[labels] cached"));
   CHECK(same_contents(faces, dir / "good.h5"));
 }
 
@@ -216,5 +222,7 @@ steps:
   REQUIRE(files.size() == 1);  // the complete small step only: no partial or temporary file
   CHECK(files[0].extension() == ".h5");
   const auto plan = test::run_runner("long.yaml --dry-run", dir);
-  CHECK_THAT(plan.output, Catch::Matches("(.|\n)*small +synthfaces +[0-9a-f]{12}  cached\n +big +synthfaces +[0-9a-f]{12}  run\n(.|\n)*"));
+  CHECK_THAT(
+      plan.output,
+      Catch::Matches("(.|\n)*small +synthfaces +[0-9a-f]{12}  cached\n +big +synthfaces +[0-9a-f]{12}  run\n(.|\n)*"));
 }

@@ -8,10 +8,11 @@ namespace fs = std::filesystem;
 
 TEST_CASE("runner sweep: every variant runs, upstream steps are reused, one table", "[runner][sweep]") {
   const auto dir = test::temp_dir("e2e-sweep");
-  test::write_text(dir / "subsets.yaml", "name: subsets\npipeline: " + test::source_path("pipelines/smoke.yaml").string() +
-                                             "\nset: [steps.maps.with.iterations=60]\n"
-                                             "vary:\n  steps.evaluation.with.subset: [val, test]\n"
-                                             "collect: [evaluation.mean_accuracy, evaluation.noise_mean_majority]\n");
+  test::write_text(dir / "subsets.yaml",
+                   "name: subsets\npipeline: " + test::source_path("pipelines/smoke.yaml").string() +
+                       "\nset: [steps.maps.with.iterations=60]\n"
+                       "vary:\n  steps.evaluation.with.subset: [val, test]\n"
+                       "collect: [evaluation.mean_accuracy, evaluation.noise_mean_majority]\n");
   const auto r = test::run_runner("sweep subsets.yaml", dir);
   INFO(r.output);
   REQUIRE(r.status == 0);
@@ -21,7 +22,8 @@ TEST_CASE("runner sweep: every variant runs, upstream steps are reused, one tabl
   CHECK_THAT(second, Catch::Contains("[backbone] cached") && Catch::Contains("[evaluation] running"));
   const auto sweeps = fs::directory_iterator(dir / "runs" / "subsets")->path();
   const auto csv = test::read_text(sweeps / "summary.csv");
-  CHECK_THAT(csv, Catch::StartsWith("steps.evaluation.with.subset,evaluation.mean_accuracy,evaluation.noise_mean_majority,status\n"));
+  CHECK_THAT(csv, Catch::StartsWith(
+                      "steps.evaluation.with.subset,evaluation.mean_accuracy,evaluation.noise_mean_majority,status\n"));
   CHECK_THAT(csv, Catch::Matches("(.|\n)*\nval,0\\.[0-9]{4},0\\.[0-9]{4},ok\ntest,0\\.[0-9]{4},0\\.[0-9]{4},ok\n"));
   CHECK(fs::file_size(sweeps / "summary.png") > 1000);
   CHECK(fs::exists(sweeps / "01_val" / "metrics.json"));

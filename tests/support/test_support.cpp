@@ -33,8 +33,8 @@ fs::path temp_dir(const std::string& name) {
   return dir;
 }
 
-Artifacts run_step(const std::string& name, const Artifacts& inputs, const std::string& with_yaml,
-                   std::uint64_t seed, std::map<std::string, double>* metrics) {
+Artifacts run_step(const std::string& name, const Artifacts& inputs, const std::string& with_yaml, std::uint64_t seed,
+                   std::map<std::string, double>* metrics) {
   const RegisteredStep* step = registry().find(name);
   if (step == nullptr) throw Error("test: no step " + name);
   StepConfig config;
@@ -102,8 +102,9 @@ fs::path pubfig_index_dir() {
   for (const auto& c : candidates) {
     if (fs::exists(c / "dev_urls.txt")) return c;
   }
-  throw std::runtime_error("PubFig's index files (dev_urls.txt) are not beside the project in ../shared/data/pubfig; "
-                           "set FACET_PUBFIG_INDEX to their folder");
+  throw std::runtime_error(
+      "PubFig's index files (dev_urls.txt) are not beside the project in ../shared/data/pubfig; "
+      "set FACET_PUBFIG_INDEX to their folder");
 }
 
 BackgroundProcess::BackgroundProcess(const std::string& command) {

@@ -20,8 +20,7 @@ using FileAttrs = std::map<std::string, AttrValue>;
 /// Opens an artifact file read-only. Tensors stay on disk and are read on
 /// demand. Throws facet::Error naming the file when it is missing, truncated
 /// or not HDF5.
-FACET_API Artifacts read_artifact_file(const std::filesystem::path& path,
-                                       FileAttrs* file_attrs = nullptr);
+FACET_API Artifacts read_artifact_file(const std::filesystem::path& path, FileAttrs* file_attrs = nullptr);
 
 class ArtifactFileWriterImpl;
 

@@ -91,10 +91,8 @@ class FACET_API Context {
 
   /// Starts a stored tensor `tensor` of output `output`, of `shape` (first
   /// dimension: total rows) and `dtype`, written in row slices.
-  virtual std::unique_ptr<RowWriter> create_rows(const std::string& output,
-                                                 const std::string& tensor,
-                                                 std::vector<std::int64_t> shape,
-                                                 torch::ScalarType dtype) = 0;
+  virtual std::unique_ptr<RowWriter> create_rows(const std::string& output, const std::string& tensor,
+                                                 std::vector<std::int64_t> shape, torch::ScalarType dtype) = 0;
 };
 
 }  // namespace facet

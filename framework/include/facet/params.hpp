@@ -17,8 +17,8 @@ namespace facet {
 enum class ParamType { Bool, Int, Float, String, Choice, IntList, FloatList, StringList, Path };
 
 /// A parameter value as the runner parsed it from YAML.
-using ParamValue = std::variant<bool, std::int64_t, double, std::string, std::vector<std::int64_t>,
-                                std::vector<double>, std::vector<std::string>>;
+using ParamValue = std::variant<bool, std::int64_t, double, std::string, std::vector<std::int64_t>, std::vector<double>,
+                                std::vector<std::string>>;
 
 /// One typed parameter of a step: the single table that drives YAML
 /// validation, `runner describe` and the plugin's README.
@@ -27,8 +27,8 @@ struct FACET_API ParamSpec {
   ParamType type = ParamType::Int;
   ParamValue default_value;
   std::string doc;
-  std::optional<double> min;  ///< inclusive lower bound (numbers, and each list element)
-  std::optional<double> max;  ///< inclusive upper bound
+  std::optional<double> min;         ///< inclusive lower bound (numbers, and each list element)
+  std::optional<double> max;         ///< inclusive upper bound
   std::vector<std::string> choices;  ///< allowed values of a Choice
 
   // Builders, so a step's table reads like a declaration.
@@ -38,8 +38,7 @@ struct FACET_API ParamSpec {
   static ParamSpec text(std::string name, std::string def, std::string doc);
   /// A file or folder the step reads (relative to the working directory).
   static ParamSpec path(std::string name, std::string def, std::string doc);
-  static ParamSpec choice(std::string name, std::string def, std::vector<std::string> choices,
-                          std::string doc);
+  static ParamSpec choice(std::string name, std::string def, std::vector<std::string> choices, std::string doc);
   static ParamSpec int_list(std::string name, std::vector<std::int64_t> def, std::string doc);
   static ParamSpec real_list(std::string name, std::vector<double> def, std::string doc);
   static ParamSpec text_list(std::string name, std::vector<std::string> def, std::string doc);

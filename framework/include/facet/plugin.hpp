@@ -17,13 +17,14 @@
 #include "facet/artifact.hpp"
 #include "facet/context.hpp"
 #include "facet/errors.hpp"
+#include "facet/export.hpp"
 #include "facet/params.hpp"
 #include "facet/step.hpp"
 
 namespace facet {
-namespace plugin_detail __attribute__((visibility("hidden"))) {
+namespace FACET_LOCAL plugin_detail {
 
-// Hidden, so every plugin library holds its own list.
+// Local to each library, so every plugin holds its own list.
 inline std::vector<StepFactory>& registry() {
   static std::vector<StepFactory> factories;
   return factories;
@@ -43,6 +44,6 @@ BOOST_DLL_ALIAS(facet::plugin_detail::abi_version, facet_plugin_abi)
 BOOST_DLL_ALIAS(facet::plugin_detail::step_factories, facet_plugin_steps)
 
 /// Registers step class `cls` (default-constructible, derived from facet::Step).
-#define FACET_REGISTER_STEP(cls)                                                          \
-  static const ::facet::plugin_detail::Registrar facet_registrar_##cls(                  \
+#define FACET_REGISTER_STEP(cls)                                        \
+  static const ::facet::plugin_detail::Registrar facet_registrar_##cls( \
       []() -> std::unique_ptr<::facet::Step> { return std::make_unique<cls>(); })

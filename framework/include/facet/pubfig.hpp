@@ -14,6 +14,7 @@ namespace facet::pubfig {
 constexpr int kNumAttributes = 73;
 
 /// Attribute names, 0-based index = column in pubfig_attributes.txt.
+// clang-format off
 inline constexpr std::array<std::string_view, kNumAttributes> kAttributeNames = {
     "Male", "Asian", "White", "Black", "Baby", "Child", "Youth", "Middle Aged", "Senior", "Black Hair",
     "Blond Hair", "Brown Hair", "Bald", "No Eyewear", "Eyeglasses", "Sunglasses", "Mustache", "Smiling",
@@ -26,14 +27,17 @@ inline constexpr std::array<std::string_view, kNumAttributes> kAttributeNames = 
     "Attractive Woman", "Indian", "Gray Hair", "Bags Under Eyes", "Heavy Makeup", "Rosy Cheeks", "Shiny Skin",
     "Pale Skin", "5 o' Clock Shadow", "Strong Nose-Mouth Lines", "Wearing Lipstick", "Flushed Face",
     "High Cheekbones", "Brown Eyes", "Wearing Earrings", "Wearing Necktie", "Wearing Necklace"};
+// clang-format on
 
 /// The 42 groups of mutually exclusive attributes (indices into kAttributeNames).
 inline const std::vector<std::vector<int>>& groups() {
+  // clang-format off
   static const std::vector<std::vector<int>> g = {
       {0},  {1, 2, 3, 57}, {4, 5, 6, 7, 8}, {9, 10, 11, 58}, {12, 28}, {13, 14, 15}, {16}, {17, 18}, {19},
       {20}, {21, 22, 23}, {24}, {25, 26, 27}, {29}, {30}, {31, 32, 33}, {34, 35}, {36, 37}, {38, 39}, {40},
       {41, 42, 43, 44}, {45, 46}, {47, 48}, {49}, {50, 51, 52}, {53}, {54}, {55}, {56}, {59}, {60}, {61},
       {62, 63}, {64}, {65}, {66}, {67}, {68}, {69}, {70}, {71}, {72}};
+  // clang-format on
   return g;
 }
 
