@@ -14,6 +14,7 @@
 #include <fstream>
 #include <random>
 
+#include "facet/files.hpp"
 #include "facet/pubfig.hpp"
 #include "image_files.hpp"
 
@@ -47,7 +48,7 @@ int make(const fs::path& dir, int count) {
     const std::string bytes(jpeg.begin(), jpeg.end());
     const auto person = person_name(i % kPeople);
     const auto imagenum = i / kPeople + 1;
-    faces::write_bytes_atomically(faces::image_path(dir / "images", person, imagenum, "jpg"), bytes);
+    facet::write_file(faces::image_path(dir / "images", person, imagenum, "jpg"), bytes);
     const int s = side(rng);
     const int x0 = std::uniform_int_distribution<int>(-20, 360 - s + 20)(rng);
     const int y0 = std::uniform_int_distribution<int>(-20, 440 - s + 20)(rng);

@@ -1,6 +1,15 @@
 #include "cache.hpp"
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <thread>
 
 #include <openssl/evp.h>
 
@@ -58,6 +67,100 @@ std::string cache_key(const StepConfig& step, std::uint64_t seed,
   return sha256_hex(text);
 }
 
+namespace {
+
+constexpr const char* kFormat = "facet-cache";
+/// 2: entries carry a digest of their attributes and layout; 1 (without it) is still read.
+constexpr std::int64_t kFormatVersion = 2;
+constexpr const char* kMetricPrefix = "metric:";
+constexpr const char* kDigestAttr = "digest";
+
+std::string canonical(const AttrValue& value) {
+  // Strings are length-prefixed so that no two different values print alike.
+  auto text = [](const std::string& s) { return fmt::format("{}:{}", s.size(), s); };
+  if (const auto* i = std::get_if<std::int64_t>(&value)) return fmt::format("int {}", *i);
+  if (const auto* d = std::get_if<double>(&value)) return fmt::format("float {}", *d);
+  if (const auto* s = std::get_if<std::string>(&value)) return "text " + text(*s);
+  std::string out = "list";
+  for (const auto& item : std::get<std::vector<std::string>>(value)) out += " " + text(item);
+  return out;
+}
+
+/// SHA-256 over every attribute, tensor name, shape and type of an entry, and
+/// the values of its scalar tensors (stored unchunked, so without checksums).
+std::string entry_digest(const Artifacts& outputs, const FileAttrs& file_attrs) {
+  std::string text = "facet-cache-digest v1\n";
+  for (const auto& [name, value] : file_attrs) {
+    if (name != kDigestAttr) text += fmt::format("file-attr {} {}\n", name, canonical(value));
+  }
+  for (const auto& [artifact_name, artifact] : outputs) {
+    text += fmt::format("artifact {}\n", artifact_name);
+    for (const auto& [name, value] : artifact.attrs()) text += fmt::format("attr {} {}\n", name, canonical(value));
+    for (const auto& name : artifact.tensor_names()) {
+      const auto shape = artifact.shape(name);
+      text += fmt::format("tensor {} {} [{}]", name, c10::toString(artifact.dtype(name)), fmt::join(shape, ","));
+      if (shape.empty()) {
+        const auto value = artifact.get(name).contiguous();
+        const auto* bytes = static_cast<const unsigned char*>(value.data_ptr());
+        for (size_t i = 0; i < value.nbytes(); ++i) text += fmt::format("{:02x}", bytes[i]);
+      }
+      text += "\n";
+    }
+  }
+  return sha256_hex(text);
+}
+
+std::string text_attr(const FileAttrs& attrs, const char* name) {
+  auto it = attrs.find(name);
+  const auto* s = it == attrs.end() ? nullptr : std::get_if<std::string>(&it->second);
+  return s ? *s : std::string();
+}
+
+std::int64_t int_attr(const FileAttrs& attrs, const char* name) {
+  auto it = attrs.find(name);
+  const auto* i = it == attrs.end() ? nullptr : std::get_if<std::int64_t>(&it->second);
+  return i ? *i : 0;
+}
+
+/// Why a read entry cannot be used, or "" when it can.
+std::string entry_problem(const StepConfig& step, const std::string& key, const Artifacts& outputs,
+                          const FileAttrs& attrs) {
+  if (text_attr(attrs, "facet_format") != kFormat) return "not a facet cache entry";
+  const auto version = int_attr(attrs, "facet_format_version");
+  if (version < 1 || version > kFormatVersion) {
+    return fmt::format("entry format {} is not one this runner reads (1 to {})", version, kFormatVersion);
+  }
+  if (text_attr(attrs, "key") != key) return "its key does not match its name";
+  for (const auto& out : step.step->info.outputs) {
+    if (outputs.count(out.name) == 0) return fmt::format("output '{}' is missing", out.name);
+  }
+  // Reading every shape also touches every tensor's header, so a damaged one is caught here.
+  if (version >= 2 && text_attr(attrs, kDigestAttr) != entry_digest(outputs, attrs)) {
+    return "its attributes or layout changed after it was written (digest mismatch)";
+  }
+  if (version < 2) {
+    for (const auto& [name, artifact] : outputs) {
+      for (const auto& t : artifact.tensor_names()) (void)artifact.shape(t);
+    }
+  }
+  return "";
+}
+
+}  // namespace
+
+void write_entry(ArtifactFileWriter& writer, const Artifacts& outputs, const EntryStamp& stamp) {
+  for (const auto& [name, artifact] : outputs) writer.write(name, artifact);
+  FileAttrs attrs = {{"facet_format", std::string(kFormat)},
+                     {"facet_format_version", kFormatVersion},
+                     {"key", stamp.key},
+                     {"step", stamp.step},
+                     {"step_version", stamp.step_version}};
+  for (const auto& [name, value] : stamp.metrics) attrs[kMetricPrefix + name] = value;
+  attrs[kDigestAttr] = entry_digest(outputs, attrs);
+  for (const auto& [name, value] : attrs) writer.set_file_attr(name, value);
+  writer.commit();
+}
+
 fs::path Cache::path_for(const std::string& step_name, const std::string& key) const {
   return dir_ / fmt::format("{}-{}.h5", step_name, key.substr(0, 32));
 }
@@ -74,43 +177,118 @@ std::optional<CacheHit> Cache::lookup(const StepConfig& step, const std::string&
     FileAttrs attrs;
     CacheHit hit;
     hit.outputs = read_artifact_file(path, &attrs);
-    auto text = [&](const char* name) {
-      auto it = attrs.find(name);
-      const auto* s = it == attrs.end() ? nullptr : std::get_if<std::string>(&it->second);
-      return s ? *s : std::string();
-    };
-    if (text("facet_format") != kCacheFormat) {
-      why = "not a facet cache entry";
-    } else if (text("key") != key) {
-      why = "its key does not match its name";
-    } else {
-      for (const auto& out : step.step->info.outputs) {
-        if (hit.outputs.count(out.name) == 0) why = fmt::format("output '{}' is missing", out.name);
-      }
-    }
+    why = entry_problem(step, key, hit.outputs, attrs);
     if (why.empty()) {
-      // Touch every tensor's header so a damaged dataset is caught here, not mid-run downstream.
-      for (const auto& [name, artifact] : hit.outputs) {
-        for (const auto& t : artifact.tensor_names()) (void)artifact.shape(t);
-      }
       for (const auto& [name, value] : attrs) {
-        if (name.rfind(kMetricPrefix, 0) == 0) {
-          if (const auto* d = std::get_if<double>(&value))
-            hit.metrics[name.substr(std::string(kMetricPrefix).size())] = *d;
-        }
+        if (name.rfind(kMetricPrefix, 0) != 0) continue;
+        if (const auto* d = std::get_if<double>(&value)) hit.metrics[name.substr(std::strlen(kMetricPrefix))] = *d;
       }
       return hit;
     }
   } catch (const std::exception& e) {
     why = e.what();
   }
-  fs::path aside = path;
-  aside += ".damaged";
-  std::error_code ec;
-  fs::rename(path, aside, ec);
-  *problem = fmt::format("cache entry {} is damaged or foreign ({}); moved aside to {} and recomputing", path.string(),
-                         why, aside.filename().string());
+  *problem = set_aside(path, why);
   return std::nullopt;
 }
+
+std::string Cache::set_aside(const fs::path& entry, const std::string& why) const {
+  fs::path aside = entry;
+  aside += ".damaged";
+  std::error_code ec;
+  fs::rename(entry, aside, ec);
+  if (ec) {
+    return fmt::format(
+        "cache entry {} is damaged or foreign ({}); it could not be moved aside ({}) and stays "
+        "where it is; recomputing",
+        entry.string(), why, ec.message());
+  }
+  return fmt::format("cache entry {} is damaged or foreign ({}); moved aside to {} and recomputing", entry.string(),
+                     why, aside.filename().string());
+}
+
+EntryLock& EntryLock::operator=(EntryLock&& other) noexcept {
+  if (this != &other) {
+    release();
+    fd_ = other.fd_;
+    path_ = std::move(other.path_);
+    other.fd_ = -1;
+  }
+  return *this;
+}
+
+void EntryLock::release() {
+  if (fd_ < 0) return;
+  // Unlinked while still held: a runner waiting on this file notices it is
+  // gone once it gets the lock, and takes a fresh one.
+  ::unlink(path_.c_str());
+  ::close(fd_);
+  fd_ = -1;
+}
+
+namespace {
+/// Whether `fd` is still the file at `path` (its holder may have unlinked it).
+bool still_linked(int fd, const fs::path& path) {
+  struct stat held {};
+  struct stat named {};
+  return ::fstat(fd, &held) == 0 && ::stat(path.c_str(), &named) == 0 && held.st_ino == named.st_ino &&
+         held.st_dev == named.st_dev;
+}
+
+std::string read_holder(int fd) {
+  char buffer[256] = {};
+  const ssize_t n = ::pread(fd, buffer, sizeof buffer - 1, 0);
+  std::string text = n > 0 ? std::string(buffer, static_cast<size_t>(n)) : std::string();
+  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
+  return text.empty() ? std::string("another runner") : text;
+}
+}  // namespace
+
+EntryLock Cache::lock(const std::string& step_name, const std::string& key,
+                      const std::function<void(const std::string&)>& waiting,
+                      const std::function<bool()>& cancelled) const {
+  std::error_code ec;
+  fs::create_directories(dir_, ec);
+  fs::path path = path_for(step_name, key);
+  path += ".lock";
+  bool told = false;
+  for (;;) {
+    const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) {
+      throw Error(system_error_text(fmt::format("cannot write in the cache folder {} (use --cache-dir DIR or "
+                                                "--no-cache)",
+                                                dir_.string()),
+                                    errno));
+    }
+    while (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+      if (errno != EWOULDBLOCK && errno != EINTR) {
+        const int error = errno;
+        ::close(fd);
+        throw Error(system_error_text("cannot lock " + path.string(), error));
+      }
+      if (!told) {
+        waiting(read_holder(fd));
+        told = true;
+      }
+      if (cancelled()) {
+        ::close(fd);
+        throw Cancelled();
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    if (!still_linked(fd, path)) {
+      ::close(fd);
+      continue;
+    }
+    char host[128] = {};
+    ::gethostname(host, sizeof host - 1);
+    const std::string holder = fmt::format("runner {} on {}\n", ::getpid(), host);
+    [[maybe_unused]] auto written = ::pwrite(fd, holder.data(), holder.size(), 0);
+    [[maybe_unused]] auto truncated = ::ftruncate(fd, static_cast<off_t>(holder.size()));
+    return EntryLock(fd, path);
+  }
+}
+
+std::vector<StaleTemporary> Cache::remove_stale_temporaries() const { return facet::remove_stale_temporaries(dir_); }
 
 }  // namespace facet

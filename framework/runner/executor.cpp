@@ -2,7 +2,6 @@
 
 #include <chrono>
 #include <ctime>
-#include <fstream>
 #include <thread>
 
 #include <fmt/chrono.h>
@@ -12,6 +11,7 @@
 
 #include "cache.hpp"
 #include "facet/artifact_file.hpp"
+#include "facet/files.hpp"
 #include "text_util.hpp"
 
 namespace facet {
@@ -22,8 +22,9 @@ int intra_op_threads(int requested) {
 }
 
 void write_bytes(const torch::Tensor& bytes, const fs::path& path) {
-  std::ofstream(path, std::ios::binary)
-      .write(static_cast<const char*>(bytes.data_ptr()), static_cast<std::streamsize>(bytes.numel()));
+  const auto contiguous = bytes.contiguous();
+  write_file(
+      path, std::string_view(static_cast<const char*>(contiguous.data_ptr()), static_cast<size_t>(contiguous.numel())));
 }
 
 std::uint64_t derive_seed(std::uint64_t pipeline_seed, const std::string& step_id) {
@@ -161,7 +162,6 @@ void check_step_ids(const Pipeline& p, const RunOptions& options) {
 void export_files(const Artifacts& outputs, const fs::path& dir) {
   auto it = outputs.find(kFilesGroup);
   if (it == outputs.end()) return;
-  fs::create_directories(dir);
   for (const auto& name : it->second.tensor_names()) write_bytes(it->second.get(name), dir / name);
 }
 
@@ -195,141 +195,260 @@ Artifacts run_step(const StepRun& run, const Artifacts& inputs, const fs::path& 
   Artifacts outputs = step->run(inputs, s.params, ctx);
   ctx.check_cancelled();
   check_outputs(s, outputs);
-  for (const auto& [name, artifact] : outputs) writer.write(name, artifact);
+  if (!ctx.files().tensor_names().empty()) outputs[kFilesGroup] = ctx.files();
+  write_entry(writer, outputs, {run.key, s.step->info.name, s.step->info.version, ctx.metrics()});
   outputs.clear();
-  if (!ctx.files().tensor_names().empty()) writer.write(kFilesGroup, ctx.files());
-  writer.set_file_attr("facet_format", std::string(kCacheFormat));
-  writer.set_file_attr("facet_format_version", kCacheFormatVersion);
-  writer.set_file_attr("key", run.key);
-  writer.set_file_attr("step", s.step->info.name);
-  writer.set_file_attr("step_version", s.step->info.version);
-  for (const auto& [name, value] : ctx.metrics()) writer.set_file_attr(kMetricPrefix + name, value);
-  writer.commit();
   if (metrics != nullptr) *metrics = ctx.metrics();
   return read_artifact_file(file);
 }
 
-int execute(const Pipeline& p, const RunOptions& options, RunLog& log, RunSummary* summary) {
-  check_step_ids(p, options);
-  const std::set<std::string> needed = options.until.empty() ? std::set<std::string>() : needed_for(p, options.until);
-  auto selected = [&](const std::string& id) { return options.until.empty() || needed.count(id) != 0; };
-  // A step asked to rerun invalidates everything downstream of it: their
-  // cache keys only know the upstream keys, not the new outputs.
-  std::set<std::string> rerun = options.rerun;
-  for (const auto& s : p.steps) {
-    for (const auto& [port, in] : s.inputs) {
-      if (rerun.count(in.step) != 0) rerun.insert(s.id);
+namespace {
+
+/// One run of a validated pipeline: the cache keys first, then each selected
+/// step, taken from the cache or computed, in order.
+class Execution {
+ public:
+  Execution(const Pipeline& p, const RunOptions& options, RunLog& log)
+      : p_(p), options_(options), log_(log), cache_(options.cache_dir) {
+    check_step_ids(p, options);
+    if (!options.until.empty()) needed_ = needed_for(p, options.until);
+    // A step asked to rerun invalidates everything downstream of it: their
+    // cache keys only know the upstream keys, not the new outputs.
+    rerun_ = options.rerun;
+    for (const auto& s : p.steps) {
+      for (const auto& [port, in] : s.inputs) {
+        if (rerun_.count(in.step) != 0) rerun_.insert(s.id);
+      }
     }
+    for (const auto& s : p.steps) compute_key(s);
   }
 
-  // Keys first: each depends on its inputs' keys.
-  std::map<std::string, std::string> keys;
-  std::map<std::string, std::uint64_t> seeds;
-  auto compute_key = [&](const StepConfig& s) {
-    std::map<std::string, std::string> input_keys;
-    for (const auto& [port, in] : s.inputs) input_keys[port] = keys.at(in.step) + "/" + in.output;
-    seeds[s.id] = derive_seed(p.seed, s.id);
-    keys[s.id] = cache_key(s, seeds[s.id], input_keys);
-  };
-  for (const auto& s : p.steps) compute_key(s);
-  Cache cache(options.cache_dir);
-
-  if (options.dry_run) {
-    fmt::print("pipeline {} ({} steps, seed {}, device {}, cache {})\n", p.name, p.steps.size(), p.seed, p.device,
-               options.no_cache ? "off" : options.cache_dir.string());
-    for (const auto& s : p.steps) {
+  /// --dry-run: the plan, and which steps the cache holds.
+  int print_plan() const {
+    fmt::print("pipeline {} ({} steps, seed {}, device {}, cache {})\n", p_.name, p_.steps.size(), p_.seed, p_.device,
+               options_.no_cache ? "off" : options_.cache_dir.string());
+    for (const auto& s : p_.steps) {
       std::string status = "run";
-      if (!selected(s.id)) status = "skip (after --until)";
-      else if (rerun.count(s.id) != 0) status = "rerun";
-      else if (!options.no_cache && cache.contains(s.step->info.name, keys[s.id])) status = "cached";
-      fmt::print("  {:<16} {:<14} {}  {}\n", s.id, s.step->info.name, keys[s.id].substr(0, 12), status);
+      if (!selected(s.id)) {
+        status = "skip (after --until)";
+      } else if (rerun_.count(s.id) != 0) {
+        status = "rerun";
+      } else if (!options_.no_cache && cache_.contains(s.step->info.name, keys_.at(s.id))) {
+        status = "cached";
+      }
+      fmt::print("  {:<16} {:<14} {}  {}\n", s.id, s.step->info.name, keys_.at(s.id).substr(0, 12), status);
     }
     return kExitOk;
   }
 
-  const int threads = intra_op_threads(p.threads);
-  torch::set_num_threads(threads);
-  const torch::Device device(p.device);
-
-  const fs::path run_dir = options.run_dir.empty() ? make_run_dir(options, p) : options.run_dir;
-  fs::create_directories(run_dir);
-  log.open_file(run_dir / "run.log");
-  { std::ofstream(run_dir / "pipeline.yaml") << resolved_yaml(p); }
-  log.write(LogLevel::Info, "",
-            fmt::format("run folder {} ({} threads, device {})", run_dir.string(), threads, p.device));
-
-  const fs::path scratch = run_dir / ".scratch";  // --no-cache outputs, removed at the end
-  std::map<std::string, Artifacts> results;
-  std::map<std::string, StepRecord> records;
-  std::vector<std::string> order;
-  std::string outcome = "ok";
-  int code = kExitOk;
-
-  for (const auto& s : p.steps) {
-    if (!selected(s.id)) continue;
-    order.push_back(s.id);
-    compute_key(s);  // again: an upstream step may have written the files a path parameter names
-    StepRecord& record = records[s.id];
-    record.key = keys[s.id];
-    const auto started = std::chrono::steady_clock::now();
+  int run(RunSummary* summary) {
+    threads_ = intra_op_threads(p_.threads);
+    torch::set_num_threads(threads_);
+    device_ = torch::Device(p_.device);
     try {
-      if (!options.no_cache && rerun.count(s.id) == 0) {
-        std::string problem;
-        if (auto hit = cache.lookup(s, keys[s.id], &problem)) {
-          results[s.id] = std::move(hit->outputs);
-          record.status = "cached";
-          record.metrics = std::move(hit->metrics);
-          log.write(LogLevel::Info, s.id,
-                    fmt::format("cached ({})", cache.path_for(s.step->info.name, keys[s.id]).string()));
-          export_files(results[s.id], run_dir / s.id);
-          continue;
-        }
-        if (!problem.empty()) log.write(LogLevel::Warning, s.id, problem);
-      }
-      Artifacts inputs;
-      for (const auto& [port, in] : s.inputs) inputs[port] = results.at(in.step).at(in.output);
-      const fs::path final_path =
-          options.no_cache ? scratch / fmt::format("{}.h5", s.id) : cache.path_for(s.step->info.name, keys[s.id]);
-      log.write(LogLevel::Info, s.id, fmt::format("running {} {}", s.step->info.name, s.step->info.version));
-      StepRun run{s, seeds[s.id], keys[s.id], device, threads, run_dir};
-      results[s.id] = run_step(run, inputs, final_path, log, &record.metrics);
-      export_files(results[s.id], run_dir / s.id);
-      record.status = "ran";
-      record.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-      log.write(LogLevel::Info, s.id, fmt::format("done in {:.2f} s", record.seconds));
-    } catch (const Cancelled&) {
-      record.status = "interrupted";
-      log.write(LogLevel::Error, s.id,
-                "interrupted; its partial outputs were discarded, the cache holds only complete steps");
-      outcome = "interrupted";
-      code = kExitInterrupted;
-      break;
+      open_run_folder();
     } catch (const std::exception& e) {
-      record.status = "failed";
-      // LibTorch errors carry a backtrace: the message for the user is its first part.
-      const auto* torch_error = dynamic_cast<const c10::Error*>(&e);
-      const std::string message = torch_error != nullptr ? torch_error->what_without_backtrace() : e.what();
-      log.write(LogLevel::Error, s.id, fmt::format("step '{}' ({}) failed: {}", s.id, s.step->info.name, message));
-      if (torch_error != nullptr) log.write(LogLevel::Debug, s.id, torch_error->what());
-      if (const auto* fe = dynamic_cast<const Error*>(&e); fe != nullptr && !fe->detail().empty()) {
-        log.write(LogLevel::Debug, s.id, fe->detail());
-      }
-      outcome = "failed";
-      code = kExitStepFailed;
-      break;
+      log_.write(LogLevel::Error, "", e.what());
+      return kExitStepFailed;
+    }
+    if (!options_.no_cache) remove_stale_temporaries();
+    int code = run_steps();
+    results_.clear();
+    std::error_code ignored;
+    fs::remove_all(run_dir_ / ".scratch", ignored);
+    code = finish(code);
+    if (summary != nullptr) {
+      summary->code = code;
+      summary->run_dir = run_dir_;
+      for (const auto& [id, record] : records_) summary->metrics[id] = record.metrics;
+    }
+    return code;
+  }
+
+ private:
+  bool selected(const std::string& id) const { return needed_.empty() || needed_.count(id) != 0; }
+
+  void compute_key(const StepConfig& s) {
+    std::map<std::string, std::string> input_keys;
+    for (const auto& [port, in] : s.inputs) input_keys[port] = keys_.at(in.step) + "/" + in.output;
+    seeds_[s.id] = derive_seed(p_.seed, s.id);
+    keys_[s.id] = cache_key(s, seeds_[s.id], input_keys);
+  }
+
+  void open_run_folder() {
+    run_dir_ = options_.run_dir.empty() ? make_run_dir(options_, p_) : options_.run_dir;
+    fs::create_directories(run_dir_);
+    log_.open_file(run_dir_ / "run.log");
+    write_file(run_dir_ / "pipeline.yaml", resolved_yaml(p_));
+    log_.write(LogLevel::Info, "",
+               fmt::format("run folder {} ({} threads, device {})", run_dir_.string(), threads_, p_.device));
+  }
+
+  void remove_stale_temporaries() {
+    for (const auto& stale : cache_.remove_stale_temporaries()) {
+      log_.write(LogLevel::Info, "",
+                 fmt::format("removed {}, left by runner {} which no longer runs", stale.path.string(), stale.pid));
     }
   }
-  results.clear();
-  std::error_code ignored;
-  fs::remove_all(scratch, ignored);
-  { std::ofstream(run_dir / "metrics.json") << metrics_json(p, run_dir, order, records, outcome); }
-  if (code == kExitOk) log.write(LogLevel::Info, "", fmt::format("finished; results in {}", run_dir.string()));
-  if (summary != nullptr) {
-    summary->code = code;
-    summary->run_dir = run_dir;
-    for (const auto& [id, record] : records) summary->metrics[id] = record.metrics;
+
+  /// Each selected step in order; stops at the first failure. Returns the exit code.
+  int run_steps() {
+    for (const auto& s : p_.steps) {
+      if (!selected(s.id)) continue;
+      order_.push_back(s.id);
+      StepRecord& record = records_[s.id];
+      try {
+        take_or_compute(s, record);
+        export_files(results_.at(s.id), run_dir_ / s.id);
+      } catch (const Cancelled&) {
+        record.status = "interrupted";
+        log_.write(LogLevel::Error, s.id,
+                   "interrupted; its partial outputs were discarded, the cache holds only complete steps");
+        outcome_ = "interrupted";
+        return kExitInterrupted;
+      } catch (const std::exception& e) {
+        report_failure(s, record, e);
+        return kExitStepFailed;
+      } catch (...) {
+        record.status = "failed";
+        log_.write(LogLevel::Error, s.id,
+                   fmt::format("step '{}' ({}) failed: it threw something that is not a std::exception; this is a "
+                               "bug in {}",
+                               s.id, s.step->info.name, s.step->library.filename().string()));
+        outcome_ = "failed";
+        return kExitStepFailed;
+      }
+    }
+    return kExitOk;
   }
-  return code;
+
+  void report_failure(const StepConfig& s, StepRecord& record, const std::exception& e) {
+    record.status = "failed";
+    // LibTorch errors carry a backtrace: the message for the user is its first part.
+    const auto* torch_error = dynamic_cast<const c10::Error*>(&e);
+    const std::string message = torch_error != nullptr ? torch_error->what_without_backtrace() : e.what();
+    log_.write(LogLevel::Error, s.id, fmt::format("step '{}' ({}) failed: {}", s.id, s.step->info.name, message));
+    if (torch_error != nullptr) log_.write(LogLevel::Debug, s.id, torch_error->what());
+    if (const auto* fe = dynamic_cast<const Error*>(&e); fe != nullptr && !fe->detail().empty()) {
+      log_.write(LogLevel::Debug, s.id, fe->detail());
+    }
+    outcome_ = "failed";
+  }
+
+  /// The step's outputs into results_: from the cache, or computed under the
+  /// entry's lock (a second runner on the same cache waits, then reads them).
+  void take_or_compute(const StepConfig& s, StepRecord& record) {
+    compute_key(s);  // again: an upstream step may have written the files a path parameter names
+    record.key = keys_.at(s.id);
+    if (options_.no_cache) {
+      compute_repairing(s, record, run_dir_ / ".scratch" / fmt::format("{}.h5", s.id));
+      return;
+    }
+    const bool may_reuse = rerun_.count(s.id) == 0;
+    if (may_reuse && take_cached(s, record)) return;
+    const EntryLock lock = cache_.lock(
+        s.step->info.name, record.key,
+        [&](const std::string& holder) {
+          log_.write(LogLevel::Info, s.id, fmt::format("waiting for {}, which is computing this step", holder));
+        },
+        [] { return cancel_flag().load(); });
+    if (may_reuse && take_cached(s, record)) return;
+    compute_repairing(s, record, cache_.path_for(s.step->info.name, record.key));
+    rerun_.erase(s.id);  // fresh now: a repair later in this run may reuse it
+  }
+
+  bool take_cached(const StepConfig& s, StepRecord& record) {
+    std::string problem;
+    auto hit = cache_.lookup(s, record.key, &problem);
+    if (!problem.empty()) log_.write(LogLevel::Warning, s.id, problem);
+    if (!hit) return false;
+    results_[s.id] = std::move(hit->outputs);
+    record.status = "cached";
+    record.metrics = std::move(hit->metrics);
+    log_.write(LogLevel::Info, s.id,
+               fmt::format("cached ({})", cache_.path_for(s.step->info.name, record.key).string()));
+    return true;
+  }
+
+  /// Computes the step into `file`. When it fails reading a damaged cache
+  /// entry of an earlier step, that entry is moved aside and recomputed, and
+  /// the step tried again.
+  void compute_repairing(const StepConfig& s, StepRecord& record, const fs::path& file) {
+    for (size_t repairs = 0;; ++repairs) {
+      try {
+        compute(s, record, file);
+        return;
+      } catch (const DamagedFile& e) {
+        const StepConfig* owner = owner_of(e.file());
+        if (owner == nullptr || owner == &s || repairs >= p_.steps.size()) throw;
+        results_.erase(owner->id);
+        log_.write(LogLevel::Warning, owner->id, cache_.set_aside(e.file(), e.what()));
+        const EntryLock lock = cache_.lock(
+            owner->step->info.name, keys_.at(owner->id), [](const std::string&) {},
+            [] { return cancel_flag().load(); });
+        compute_repairing(*owner, records_[owner->id], e.file());
+      }
+    }
+  }
+
+  void compute(const StepConfig& s, StepRecord& record, const fs::path& file) {
+    const auto started = std::chrono::steady_clock::now();
+    Artifacts inputs;
+    for (const auto& [port, in] : s.inputs) inputs[port] = results_.at(in.step).at(in.output);
+    log_.write(LogLevel::Info, s.id, fmt::format("running {} {}", s.step->info.name, s.step->info.version));
+    const StepRun run{s, seeds_.at(s.id), keys_.at(s.id), device_, threads_, run_dir_};
+    results_[s.id] = run_step(run, inputs, file, log_, &record.metrics);
+    record.status = "ran";
+    record.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    log_.write(LogLevel::Info, s.id, fmt::format("done in {:.2f} s", record.seconds));
+  }
+
+  /// The step of this run whose cache entry is `file`, or nullptr.
+  const StepConfig* owner_of(const fs::path& file) const {
+    if (options_.no_cache) return nullptr;
+    for (const auto& s : p_.steps) {
+      if (results_.count(s.id) == 0) continue;
+      if (cache_.path_for(s.step->info.name, keys_.at(s.id)).lexically_normal() == file.lexically_normal()) return &s;
+    }
+    return nullptr;
+  }
+
+  /// metrics.json and the closing line; a run folder that cannot be written
+  /// fails the run.
+  int finish(int code) {
+    try {
+      write_file(run_dir_ / "metrics.json", metrics_json(p_, run_dir_, order_, records_, outcome_));
+      log_.check_file();
+    } catch (const std::exception& e) {
+      log_.write(LogLevel::Error, "", e.what());
+      return code == kExitOk ? kExitStepFailed : code;
+    }
+    if (code == kExitOk) log_.write(LogLevel::Info, "", fmt::format("finished; results in {}", run_dir_.string()));
+    return code;
+  }
+
+  const Pipeline& p_;
+  const RunOptions& options_;
+  RunLog& log_;
+  Cache cache_;
+  std::set<std::string> needed_;  ///< with --until: the steps to run; else empty
+  std::set<std::string> rerun_;
+  std::map<std::string, std::string> keys_;
+  std::map<std::string, std::uint64_t> seeds_;
+  int threads_ = 1;
+  torch::Device device_ = torch::kCPU;
+  fs::path run_dir_;
+  std::map<std::string, Artifacts> results_;
+  std::map<std::string, StepRecord> records_;
+  std::vector<std::string> order_;
+  std::string outcome_ = "ok";
+};
+
+}  // namespace
+
+int execute(const Pipeline& p, const RunOptions& options, RunLog& log, RunSummary* summary) {
+  Execution execution(p, options, log);
+  return options.dry_run ? execution.print_plan() : execution.run(summary);
 }
 
 }  // namespace facet

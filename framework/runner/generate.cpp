@@ -98,6 +98,12 @@ void generate(const GenerateOptions& o, const PluginRegistry& registry, RunLog& 
                             generator.id, sampler_name));
   }
 
+  for (const auto& spec : sampler->info.params) {
+    if (spec.name == "per_request" && ((spec.min && o.count < *spec.min) || (spec.max && o.count > *spec.max))) {
+      throw Error(fmt::format("--count {}: must be {} (the faces {} draws in one call)", o.count, describe_range(spec),
+                              sampler_name));
+    }
+  }
   YAML::Node with;
   with["requests"].push_back(o.attributes);
   with["per_request"] = o.count;
@@ -124,9 +130,7 @@ void generate(const GenerateOptions& o, const PluginRegistry& registry, RunLog& 
     throw Error(torch_error != nullptr ? torch_error->what_without_backtrace() : e.what());
   }
   fs::remove(scratch);
-  const fs::path partial = o.out.string() + ".tmp";
-  write_bytes(samples.at(kFilesGroup).get("samples.png"), partial);
-  fs::rename(partial, o.out);
+  write_bytes(samples.at(kFilesGroup).get("samples.png"), o.out);
   log.write(LogLevel::Info, "generate", fmt::format("wrote {}", o.out.string()));
 }
 

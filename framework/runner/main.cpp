@@ -1,6 +1,4 @@
 // runner: loads facet plugins and runs YAML pipelines.
-#include <hdf5.h>
-
 #include <iostream>
 
 #include <fmt/format.h>
@@ -9,6 +7,7 @@
 
 #include "describe.hpp"
 #include "executor.hpp"
+#include "facet/artifact_file.hpp"
 #include "generate.hpp"
 #include "pipeline.hpp"
 #include "plugin_registry.hpp"
@@ -102,7 +101,7 @@ int run_command(const std::string& command, const std::vector<std::string>& args
 }  // namespace
 
 int main(int argc, char** argv) {
-  H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);  // HDF5 errors become facet::Error messages, not stack dumps
+  init_hdf5();  // before anything else touches HDF5
   po::options_description visible("options");
   visible.add_options()("help,h", "show this help")(
       "set", po::value<std::vector<std::string>>()->default_value({}, "")->composing(),

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <fstream>
+#include <queue>
 #include <regex>
 #include <set>
 #include <sstream>
@@ -21,10 +22,13 @@ PipelineError::PipelineError(std::vector<std::string> messages)
     : Error(messages.empty() ? std::string("invalid pipeline") : messages.front()), messages_(std::move(messages)) {}
 
 const StepConfig* Pipeline::find(const std::string& id) const {
-  for (const auto& s : steps) {
-    if (s.id == id) return &s;
-  }
-  return nullptr;
+  const auto it = index_.find(id);
+  return it == index_.end() ? nullptr : &steps[it->second];
+}
+
+void Pipeline::add_step(StepConfig step) {
+  index_.emplace(step.id, steps.size());  // a duplicate id keeps finding the first
+  steps.push_back(std::move(step));
 }
 
 namespace {
@@ -49,7 +53,7 @@ class Parser {
       throw PipelineError(errors_);
     }
     check_keys(root, "", kTopKeys, "top-level key");
-    if (auto n = root["name"]) p.name = scalar(n, "name", "a string");
+    if (auto n = root["name"]) p.name = name(n);
     if (auto n = root["seed"]) p.seed = static_cast<std::uint64_t>(integer(n, "seed", 0, std::nullopt));
     if (auto n = root["threads"]) p.threads = static_cast<int>(integer(n, "threads", 0, 1024));
     if (auto n = root["device"]) p.device = device(n);
@@ -77,6 +81,10 @@ class Parser {
 
  private:
   YAML::Node load_document() {
+    std::error_code ec;
+    if (fs::is_directory(file_, ec)) {
+      throw PipelineError({fmt::format("{}: error: a folder, not a pipeline file", file_.string())});
+    }
     std::ifstream in(file_);
     if (!in) throw PipelineError({fmt::format("{}: error: cannot read the pipeline file", file_.string())});
     try {
@@ -97,16 +105,30 @@ class Parser {
       return;
     }
     const std::string path = text.substr(0, eq);
+    auto bad = [&](const std::string& why) { errors_.push_back(fmt::format("--set {}: error: {}", text, why)); };
+    if (eq + 1 == text.size()) return bad(fmt::format("no value after '=' (e.g. {}=10)", path));
     YAML::Node value;
     try {
       value = YAML::Load(text.substr(eq + 1));
     } catch (const YAML::Exception& e) {
-      errors_.push_back(fmt::format("--set {}: error: the value is not valid YAML: {}", text, e.msg));
-      return;
+      return bad(fmt::format("the value is not valid YAML: {}", e.msg));
     }
     std::vector<std::string> parts;
-    std::stringstream ss(path);
+    std::stringstream ss(path + ".");  // a trailing '.' still yields its empty last part
     for (std::string part; std::getline(ss, part, '.');) parts.push_back(part);
+    if (std::find(parts.begin(), parts.end(), "") != parts.end()) {
+      return bad(fmt::format("'{}' has an empty name between dots (e.g. steps.faces.with.count=10)", path));
+    }
+    if (parts[0] == "steps" && parts.size() > 2 && root.IsMap()) {
+      // Setting a value of a step that does not exist is a typo, not a new step.
+      const YAML::Node steps = root["steps"];
+      if (steps.IsMap() && !steps[parts[1]]) {
+        std::vector<std::string> ids;
+        for (auto it = steps.begin(); it != steps.end(); ++it) ids.push_back(it->first.Scalar());
+        return bad(fmt::format("no step '{}' in {}{} (steps: {})", parts[1], file_.string(),
+                               did_you_mean(parts[1], ids), join(ids)));
+      }
+    }
     YAML::Node node(root);
     for (size_t i = 0; i + 1 < parts.size(); ++i) {
       if (node[parts[i]] && !node[parts[i]].IsMap()) {
@@ -173,6 +195,18 @@ class Parser {
     return v;
   }
 
+  /// The pipeline's name becomes a folder under --runs-dir: one plain name.
+  std::string name(const YAML::Node& n) {
+    const auto text = scalar(n, "name", "a string");
+    static const std::regex pattern("[A-Za-z0-9][A-Za-z0-9_.-]*");
+    if (!std::regex_match(text, pattern) || text.size() > 128) {
+      fail(where(n, "name"), fmt::format("pipeline name '{}' must be a plain folder name: letters, digits, '_', '-' "
+                                         "or '.', starting with a letter or digit, at most 128 characters",
+                                         text));
+    }
+    return text;
+  }
+
   std::string device(const YAML::Node& n) {
     const auto d = scalar(n, "device", "cpu, cuda or cuda:N");
     static const std::regex pattern("cpu|cuda(:[0-9]+)?");
@@ -199,6 +233,7 @@ class Parser {
       return;
     }
     static const std::regex id_pattern("[A-Za-z_][A-Za-z0-9_-]*");
+    std::vector<YAML::Node> nodes;  // each step's mapping: looking it up by id in `steps` is linear
     for (auto it = steps.begin(); it != steps.end(); ++it) {
       StepConfig cfg;
       cfg.id = it->first.as<std::string>();
@@ -209,9 +244,10 @@ class Parser {
       }
       if (p.find(cfg.id) != nullptr) fail(cfg.where, fmt::format("duplicate step id '{}'", cfg.id));
       parse_step(it->second, path, cfg);
-      p.steps.push_back(std::move(cfg));
+      p.add_step(std::move(cfg));
+      nodes.push_back(it->second);
     }
-    for (auto& cfg : p.steps) check_inputs(steps[cfg.id], p, cfg);
+    for (size_t i = 0; i < p.steps.size(); ++i) check_inputs(nodes[i], p, p.steps[i]);
   }
 
   void parse_step(const YAML::Node& node, const std::string& path, StepConfig& cfg) {
@@ -400,30 +436,44 @@ class Parser {
     }
   }
 
-  // Kahn's algorithm, taking steps in file order when several are ready.
+  // Kahn's algorithm, taking the earliest step in the file when several are ready.
   void order(Pipeline& p) {
-    std::vector<StepConfig> ordered;
-    std::set<std::string> done;
-    std::vector<bool> taken(p.steps.size(), false);
-    while (ordered.size() < p.steps.size()) {
-      bool progressed = false;
-      for (size_t i = 0; i < p.steps.size(); ++i) {
-        if (taken[i]) continue;
-        const bool ready = std::all_of(p.steps[i].inputs.begin(), p.steps[i].inputs.end(),
-                                       [&](const auto& in) { return done.count(in.second.step) != 0; });
-        if (!ready) continue;
-        taken[i] = true;
-        done.insert(p.steps[i].id);
-        ordered.push_back(p.steps[i]);
-        progressed = true;
-        break;
-      }
-      if (!progressed) {
-        report_cycle(p, done);
-        return;
+    const size_t n = p.steps.size();
+    std::vector<size_t> waiting_for(n, 0);          // inputs from steps not yet ordered
+    std::vector<std::vector<size_t>> consumers(n);  // who takes an input from step i
+    for (size_t i = 0; i < n; ++i) {
+      std::set<std::string> sources;
+      for (const auto& [port, in] : p.steps[i].inputs) sources.insert(in.step);
+      for (const auto& source : sources) {
+        const auto j = static_cast<size_t>(p.find(source) - p.steps.data());
+        consumers[j].push_back(i);
+        ++waiting_for[i];
       }
     }
-    p.steps = std::move(ordered);
+    std::priority_queue<size_t, std::vector<size_t>, std::greater<>> ready;
+    for (size_t i = 0; i < n; ++i) {
+      if (waiting_for[i] == 0) ready.push(i);
+    }
+    std::vector<size_t> ordered;
+    while (!ready.empty()) {
+      const size_t i = ready.top();
+      ready.pop();
+      ordered.push_back(i);
+      for (size_t c : consumers[i]) {
+        if (--waiting_for[c] == 0) ready.push(c);
+      }
+    }
+    if (ordered.size() < n) {
+      std::set<std::string> done;
+      for (size_t i : ordered) done.insert(p.steps[i].id);
+      report_cycle(p, done);
+      return;
+    }
+    std::vector<StepConfig> steps;
+    steps.reserve(n);
+    for (size_t i : ordered) steps.push_back(std::move(p.steps[i]));
+    p.steps.clear();
+    for (auto& step : steps) p.add_step(std::move(step));
   }
 
   void report_cycle(const Pipeline& p, const std::set<std::string>& done) {

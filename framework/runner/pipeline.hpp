@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <map>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "facet/errors.hpp"
@@ -36,7 +37,13 @@ struct Pipeline {
   int threads = 0;                ///< 0: one per core
   std::vector<StepConfig> steps;  ///< topological order, file order among independent steps
 
+  /// The step with id `id`, or nullptr.
   const StepConfig* find(const std::string& id) const;
+  /// Appends a step (the parser builds pipelines through this).
+  void add_step(StepConfig step);
+
+ private:
+  std::unordered_map<std::string, std::size_t> index_;  ///< step id -> position in `steps`
 };
 
 /// Every problem found in a pipeline, one line each ("file:line:col: error: ...").

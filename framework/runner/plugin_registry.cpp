@@ -9,6 +9,7 @@
 #include <boost/dll/library_info.hpp>
 #include <boost/dll/runtime_symbol_info.hpp>
 
+#include "facet/errors.hpp"
 #include "facet/export.hpp"
 
 namespace facet {
@@ -33,7 +34,11 @@ bool exports_facet_entry(const fs::path& file) {
 void PluginRegistry::load_dirs(const std::vector<fs::path>& dirs) {
   for (const auto& dir : dirs) {
     std::error_code ec;
-    if (!fs::is_directory(dir, ec)) continue;
+    if (!fs::is_directory(dir, ec)) {
+      problems_.push_back({false, fmt::format("plugin folder {} {}; skipped", dir.string(),
+                                              fs::exists(dir, ec) ? "is not a folder" : "does not exist")});
+      continue;
+    }
     std::vector<fs::path> files;
     for (const auto& entry : fs::directory_iterator(dir, ec)) {
       if (entry.is_regular_file() && looks_like_library(entry.path())) files.push_back(entry.path());
@@ -68,16 +73,33 @@ void PluginRegistry::load_file(const fs::path& file) {
                                            file.string(), abi, FACET_SDK_ABI_VERSION)});
     return;  // unloaded here: nothing from it was created
   }
-  const auto* factories = lib.get_alias<const std::vector<StepFactory>*()>("facet_plugin_steps")();
-  for (StepFactory factory : *factories) {
-    RegisteredStep step{factory()->info(), factory, file};
+  // Everything the library says about its steps is read before any is
+  // registered: a library that fails half-way contributes nothing.
+  std::vector<RegisteredStep> found;
+  try {
+    if (!lib.has("facet_plugin_steps")) {
+      throw Error("it exports facet_plugin_abi but no facet_plugin_steps; was it built with FACET_REGISTER_STEP?");
+    }
+    const auto* factories = lib.get_alias<const std::vector<StepFactory>*()>("facet_plugin_steps")();
+    for (StepFactory factory : *factories) found.push_back({factory()->info(), factory, file});
+  } catch (const std::exception& e) {
+    found.clear();
+    problems_.push_back({false, fmt::format("{}: skipped: {}", file.string(), e.what())});
+  } catch (...) {
+    found.clear();
+    problems_.push_back({false, fmt::format("{}: skipped: describing its steps threw something that is not a "
+                                            "std::exception",
+                                            file.string())});
+  }
+  // Kept loaded even when skipped: what it threw may still refer to its code.
+  libraries_.push_back(std::move(lib));
+  for (auto& step : found) {
     auto [it, inserted] = steps_.emplace(step.info.name, step);
     if (!inserted) {
       problems_.push_back({false, fmt::format("{}: step '{}' is already provided by {}; this one is ignored",
                                               file.string(), step.info.name, it->second.library.string())});
     }
   }
-  libraries_.push_back(std::move(lib));
 }
 
 const RegisteredStep* PluginRegistry::find(const std::string& name) const {

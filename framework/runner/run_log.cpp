@@ -13,6 +13,7 @@
 #include "facet/errors.hpp"
 
 namespace facet {
+namespace fs = std::filesystem;
 
 namespace {
 std::string timestamp() {
@@ -37,20 +38,35 @@ const char* level_name(LogLevel level) {
 void RunLog::open_file(const std::filesystem::path& file) {
   if (file_.is_open()) file_.close();
   file_.clear();
+  file_path_ = file;
+  file_failed_ = false;
   file_.open(file, std::ios::app);
+  file_failed_ = !file_;
+}
+
+void RunLog::append(const std::string& line) {
+  if (!file_.is_open() || file_failed_) return;
+  file_ << timestamp() << ' ' << line << '\n' << std::flush;
+  file_failed_ = !file_;
+}
+
+void RunLog::check_file() {
+  if (file_path_.empty() || !file_failed_) return;
+  file_.close();
+  std::error_code ec;
+  if (fs::file_size(file_path_, ec) == 0 && !ec) fs::remove(file_path_, ec);
+  throw Error(fmt::format("cannot write {} in full (is the disk full?)", file_path_.string()));
 }
 
 void RunLog::write(LogLevel level, const std::string& scope, const std::string& message) {
   const std::string prefix = scope.empty() ? "" : "[" + scope + "] ";
-  if (file_) file_ << timestamp() << ' ' << level_name(level) << ' ' << prefix << message << '\n' << std::flush;
+  append(fmt::format("{} {}{}", level_name(level), prefix, message));
   if (level == LogLevel::Debug && !verbose_) return;
   const std::string tag = level == LogLevel::Warning ? "warning: " : level == LogLevel::Error ? "error: " : "";
   std::cerr << prefix << tag << message << '\n';
 }
 
-void RunLog::file_only(const std::string& line) {
-  if (file_) file_ << timestamp() << " info " << line << '\n' << std::flush;
-}
+void RunLog::file_only(const std::string& line) { append("info " + line); }
 
 std::atomic<bool>& cancel_flag() {
   static std::atomic<bool> flag{false};

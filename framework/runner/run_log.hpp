@@ -21,6 +21,9 @@ class RunLog {
   void write(LogLevel level, const std::string& scope, const std::string& message);
   /// A line for the file only (progress lines drawn on a terminal).
   void file_only(const std::string& line);
+  /// Throws facet::Error when run.log could not be written in full (a full
+  /// disk); a log left empty is removed.
+  void check_file();
   /// Whether stderr is a terminal (progress bars redraw in place).
   bool tty() const { return tty_; }
 
@@ -28,7 +31,10 @@ class RunLog {
   bool verbose_;
   bool tty_ = false;
   bool tty_checked_ = false;
+  void append(const std::string& line);
+  std::filesystem::path file_path_;
   std::ofstream file_;
+  bool file_failed_ = false;
   friend class TerminalProgress;
 };
 

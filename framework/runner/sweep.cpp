@@ -1,13 +1,13 @@
 #include "sweep.hpp"
 
 #include <ctime>
-#include <fstream>
 
 #include <fmt/chrono.h>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <yaml-cpp/yaml.h>
 
+#include "facet/files.hpp"
 #include "facet/plot.hpp"
 #include "pipeline.hpp"
 #include "text_util.hpp"
@@ -195,8 +195,8 @@ int run_sweep(const Sweep& sweep, const std::vector<std::string>& overrides, con
     csv += fmt::format("{}\n", fmt::join(fields, ","));
     md += fmt::format("| {} |\n", fmt::join(row, " | "));
   }
-  std::ofstream(dir / "summary.csv") << csv;
-  std::ofstream(dir / "summary.md") << md;
+  write_file(dir / "summary.csv", csv);
+  write_file(dir / "summary.md", md);
   if (!sweep.collect.empty() && !data.empty()) {
     try {
       const std::string script = fmt::format(
@@ -205,7 +205,7 @@ int run_sweep(const Sweep& sweep, const std::vector<std::string>& overrides, con
           "plot 'd.dat' using 1:3:xtic(2) with linespoints pt 7 ps 1.2 lw 2",
           sweep.name, sweep.collect.front(),
           fmt::join(std::vector<std::string>(header.begin(), header.begin() + sweep.vary.size()), ", "));
-      std::ofstream(dir / "summary.png", std::ios::binary) << gnuplot_png(script, {{"d.dat", data}});
+      write_file(dir / "summary.png", gnuplot_png(script, {{"d.dat", data}}));
     } catch (const std::exception& e) {
       log.write(LogLevel::Warning, "sweep", std::string("no plot: ") + e.what());
     }

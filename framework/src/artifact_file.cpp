@@ -1,7 +1,5 @@
 #include "facet/artifact_file.hpp"
 
-#include <unistd.h>
-
 #include <algorithm>
 #include <system_error>
 
@@ -9,6 +7,7 @@
 #include <fmt/ranges.h>
 
 #include "facet/errors.hpp"
+#include "facet/files.hpp"
 #include "h5_handle.hpp"
 
 namespace facet {
@@ -65,11 +64,9 @@ class H5TensorSource final : public TensorSource {
     start[0] = static_cast<hsize_t>(begin);
     H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, start.data(), nullptr, count.data(), nullptr);
     Handle mem_space(H5Screate_simple(static_cast<int>(count.size()), count.data(), nullptr));
-    check_status(
+    h5::check_read(
         H5Dread(ds.get(), h5::mem_type(dtype_), mem_space.get(), file_space.get(), H5P_DEFAULT, out.data_ptr()),
-        fmt::format("{}: damaged data (checksum or read error); delete the file to "
-                    "recompute it",
-                    location()));
+        file_->path, location());
     return out;
   }
 
@@ -78,7 +75,8 @@ class H5TensorSource final : public TensorSource {
     auto out = torch::empty({}, torch::TensorOptions().dtype(dtype_));
     std::lock_guard lock(h5::h5_lock());
     Handle ds(check(H5Dopen2(file_->file.get(), dataset_.c_str(), H5P_DEFAULT), location()));
-    check_status(H5Dread(ds.get(), h5::mem_type(dtype_), H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data_ptr()), location());
+    h5::check_read(H5Dread(ds.get(), h5::mem_type(dtype_), H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data_ptr()), file_->path,
+                   location());
     return out;
   }
 
@@ -150,8 +148,7 @@ Artifacts read_artifact_file(const fs::path& path, FileAttrs* file_attrs) {
 class ArtifactFileWriterImpl {
  public:
   explicit ArtifactFileWriterImpl(fs::path final_path) : final_path_(std::move(final_path)) {
-    temp_path_ = final_path_;
-    temp_path_ += fmt::format(".tmp-{}", ::getpid());
+    temp_path_ = temp_path_for(final_path_);
     if (!final_path_.parent_path().empty()) fs::create_directories(final_path_.parent_path());
     std::lock_guard lock(h5::h5_lock());
     file_ = std::make_shared<OpenFile>();
@@ -257,8 +254,9 @@ class ArtifactFileWriterImpl {
     {
       std::lock_guard lock(h5::h5_lock());
       groups_.clear();
-      check_status(H5Fflush(file_->file.get(), H5F_SCOPE_GLOBAL), "cannot flush " + temp_path_.string());
-      file_->file = Handle();
+      const std::string what = "cannot write " + final_path_.string();
+      check_status(H5Fflush(file_->file.get(), H5F_SCOPE_GLOBAL), what);
+      check_status(H5Fclose(file_->file.release()), what);
     }
     fs::rename(temp_path_, final_path_);
     committed_ = true;

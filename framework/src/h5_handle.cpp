@@ -1,16 +1,36 @@
 #include "h5_handle.hpp"
 
+#include <cstdlib>
+#include <cstring>
+#include <utility>
+
 #include <fmt/format.h>
 
+#include "facet/artifact_file.hpp"
 #include "facet/errors.hpp"
+
+namespace facet {
+
+void init_hdf5() {
+  static const bool done = [] {
+    // No clean-up at exit: HDF5 1.10's closes a file whose flush failed (a
+    // full disk) a second time there and crashes. Every file facet writes is
+    // closed explicitly; what is left open at exit was only read.
+    H5dont_atexit();
+    // HDF5 errors become facet::Error messages (see check), not stack dumps on stderr.
+    H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+    return true;
+  }();
+  (void)done;
+}
+
+}  // namespace facet
 
 namespace facet::h5 {
 
 std::recursive_mutex& h5_lock() {
   static std::recursive_mutex mutex;
-  // HDF5 errors become facet::Error messages (see check), not stack dumps on stderr.
-  static const bool silenced = H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr) >= 0;
-  (void)silenced;
+  init_hdf5();
   return mutex;
 }
 
@@ -58,27 +78,55 @@ Handle::~Handle() {
 }
 
 namespace {
-// Keeps the innermost (most specific) HDF5 error message, for a readable one-liner.
+struct ErrorStack {
+  std::string innermost;  ///< the most specific description
+  std::string all;        ///< every description, one per line
+  int system_errno = 0;   ///< the errno a failed read or write reported, if any
+};
+
 herr_t walk_error(unsigned, const H5E_error2_t* err, void* data) {
-  auto* out = static_cast<std::string*>(data);
-  if (err->desc != nullptr && err->desc[0] != '\0') *out = err->desc;
+  auto* out = static_cast<ErrorStack*>(data);
+  if (err->desc == nullptr || err->desc[0] == '\0') return 0;
+  out->innermost = err->desc;
+  out->all += std::string(err->desc) + "\n";
+  // The file drivers write "..., errno = 28, error message = '...', ...".
+  if (const char* at = std::strstr(err->desc, "errno = "); at != nullptr && out->system_errno == 0) {
+    out->system_errno = std::atoi(at + 8);
+  }
   return 0;
 }
-std::string last_error() {
-  std::string message;
-  H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, walk_error, &message);
+
+/// The pending HDF5 error as (one line for the user, every description for the log).
+std::pair<std::string, std::string> take_error() {
+  ErrorStack stack;
+  H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, walk_error, &stack);
   H5Eclear2(H5E_DEFAULT);
-  return message.empty() ? "unknown HDF5 error" : message;
+  // A system error (a full disk) is what the user can act on; HDF5's own text goes to the log.
+  std::string reason = stack.system_errno != 0   ? std::strerror(stack.system_errno)
+                       : stack.innermost.empty() ? std::string("unknown HDF5 error")
+                                                 : stack.innermost;
+  return {std::move(reason), std::move(stack.all)};
+}
+
+[[noreturn]] void throw_last_error(const std::string& what) {
+  auto [reason, detail] = take_error();
+  throw Error(fmt::format("{}: {}", what, reason), detail);
 }
 }  // namespace
 
 hid_t check(hid_t id, const std::string& what) {
-  if (id < 0) throw Error(fmt::format("{}: {}", what, last_error()));
+  if (id < 0) throw_last_error(what);
   return id;
 }
 
 void check_status(herr_t status, const std::string& what) {
-  if (status < 0) throw Error(fmt::format("{}: {}", what, last_error()));
+  if (status < 0) throw_last_error(what);
+}
+
+void check_read(herr_t status, const std::filesystem::path& file, const std::string& what) {
+  if (status >= 0) return;
+  auto [reason, detail] = take_error();
+  throw DamagedFile(fmt::format("{}: damaged data ({})", what, reason), file, detail);
 }
 
 hid_t mem_type(torch::ScalarType dtype) {

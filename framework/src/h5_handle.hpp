@@ -7,6 +7,7 @@
 #include <hdf5.h>
 
 #include <cstdint>
+#include <filesystem>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -40,6 +41,8 @@ class Handle {
 /// Throws facet::Error("<what>: <HDF5 detail>") when `id` or `status` is negative.
 hid_t check(hid_t id, const std::string& what);
 void check_status(herr_t status, const std::string& what);
+/// Throws facet::DamagedFile naming `file` when reading a dataset failed.
+void check_read(herr_t status, const std::filesystem::path& file, const std::string& what);
 
 /// HDF5 memory type of a torch dtype (bool is stored as uint8).
 hid_t mem_type(torch::ScalarType dtype);

@@ -82,7 +82,8 @@ class CelebA final : public facet::Step {
       }
     }
     const faces::CropOptions options{static_cast<int>(params.get_int("size")), params.get_float("margin")};
-    return faces::build_dataset(rows, table.names, "celeba", options, dropped, table.files.size(), ctx);
+    return faces::build_dataset(rows, table.names, options,
+                                {"celeba", (root / "list_attr_celeba.txt").string(), table.files.size(), dropped}, ctx);
   }
 };
 

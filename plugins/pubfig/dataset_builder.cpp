@@ -7,15 +7,14 @@
 namespace facet::faces {
 
 Artifacts build_dataset(const std::vector<DatasetRow>& rows, const std::vector<std::string>& attribute_names,
-                        const std::string& source, const CropOptions& options, DropCounter dropped, size_t index_rows,
-                        Context& ctx) {
+                        const CropOptions& options, IndexAccount account, Context& ctx) {
   std::vector<CropItem> items;
   items.reserve(rows.size());
   for (const auto& r : rows) items.push_back(r.crop);
   auto pixels = ctx.create_rows(
       "images", "images", {static_cast<std::int64_t>(items.size()), 3, options.size, options.size}, torch::kUInt8);
   const auto result = store_crops(items, options, *pixels, ctx);
-  for (const auto& [why, count] : result.dropped) dropped.add(why, count);
+  for (const auto& [why, count] : result.dropped) account.dropped.add(why, count);
 
   std::vector<std::string> person_names;
   for (const auto i : result.kept) person_names.push_back(rows[static_cast<size_t>(i)].person);
@@ -39,7 +38,7 @@ Artifacts build_dataset(const std::vector<DatasetRow>& rows, const std::vector<s
     sub[i] = r.subset;
     has_subset = has_subset && r.subset >= 0;
   }
-  report_drops(ctx, index_rows, static_cast<size_t>(n), dropped);
+  report_drops(ctx, account, static_cast<size_t>(n));
 
   Artifact images;
   images.set("images", pixels->finish_early());
@@ -58,7 +57,7 @@ Artifacts build_dataset(const std::vector<DatasetRow>& rows, const std::vector<s
   size_t name_bytes = 0;
   for (const auto& name : person_names) name_bytes += name.size() + 1;
   if (name_bytes < 48 * 1024) attributes.set_attr("person_names", person_names);
-  attributes.set_attr("source", source);
+  attributes.set_attr("source", account.source);
   return {{"images", images}, {"attributes", attributes}};
 }
 

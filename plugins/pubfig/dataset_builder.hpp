@@ -24,10 +24,9 @@ struct DatasetRow {
   std::vector<float> scores;  ///< one per attribute name (NaN: unknown)
 };
 
-/// `index_rows` rows were read; `dropped` already counts those that did not
-/// become DatasetRows. Adds the crop failures and reports everything.
+/// Crops `rows` into the data set. `account` tells what was read and already
+/// dropped; the crop failures are added and everything is reported.
 Artifacts build_dataset(const std::vector<DatasetRow>& rows, const std::vector<std::string>& attribute_names,
-                        const std::string& source, const CropOptions& options, DropCounter dropped, size_t index_rows,
-                        Context& ctx);
+                        const CropOptions& options, IndexAccount account, Context& ctx);
 
 }  // namespace facet::faces

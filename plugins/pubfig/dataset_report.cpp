@@ -1,22 +1,32 @@
 #include "dataset_report.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <facet/errors.hpp>
 
 #include "downloader.hpp"
 
 namespace facet::faces {
 
-void report_drops(Context& ctx, size_t rows, size_t kept, const DropCounter& dropped) {
+void report_drops(Context& ctx, const IndexAccount& account, size_t kept) {
+  if (account.rows == 0) throw Error(fmt::format("{}: no index rows; is it the right file?", account.index));
   std::string md = fmt::format("# {}: {} of {} index rows kept\n\n| dropped because | rows |\n|---|---:|\n",
-                               ctx.step_id(), kept, rows);
-  for (const auto& [why, count] : dropped.counts()) {
+                               ctx.step_id(), kept, account.rows);
+  std::vector<std::string> reasons;
+  for (const auto& [why, count] : account.dropped.counts()) {
     md += fmt::format("| {} | {} |\n", why, count);
+    reasons.push_back(fmt::format("{}: {}", why, count));
     ctx.warn("{} rows dropped: {}", count, why);
   }
+  if (kept == 0) {
+    throw Error(fmt::format("{}: none of its {} index rows gave a usable image ({})", account.index, account.rows,
+                            fmt::join(reasons, "; ")));
+  }
   ctx.save_file("load_report.md", md);
-  ctx.metric("rows", static_cast<double>(rows));
+  ctx.metric("rows", static_cast<double>(account.rows));
   ctx.metric("images", static_cast<double>(kept));
-  ctx.metric("dropped", static_cast<double>(rows - kept));
+  ctx.metric("dropped", static_cast<double>(account.rows - kept));
 }
 
 std::set<std::string> intact_downloads(const Artifact& manifest) {

@@ -23,7 +23,17 @@ class DropCounter {
   std::map<std::string, std::int64_t> counts_;
 };
 
-void report_drops(Context& ctx, size_t rows, size_t kept, const DropCounter& dropped);
+/// What a loader read, and what it dropped before cropping.
+struct IndexAccount {
+  std::string source;   ///< the data set's name ("pubfig"), kept as its `source` attribute
+  std::string index;    ///< the index file(s) read, named in messages
+  size_t rows = 0;      ///< index rows read
+  DropCounter dropped;  ///< rows that did not become images, by reason
+};
+
+/// Logs and saves the account of `kept` images. Throws facet::Error naming
+/// the index when nothing is left: an empty data set fails where it is made.
+void report_drops(Context& ctx, const IndexAccount& account, size_t kept);
 
 /// "person\timagenum" of every image a download manifest holds as fetched intact.
 std::set<std::string> intact_downloads(const Artifact& manifest);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <set>
 
+#include <facet/files.hpp>
 #include <facet/plugin.hpp>
 
 #include "downloader.hpp"
@@ -100,7 +101,7 @@ class PubFigDownload final : public facet::Step {
     ctx.info("{} images: {}", n, summary);
     ctx.save_file("manifest.tsv", tsv);
     fs::create_directories(images);
-    faces::write_bytes_atomically(images / "manifest.tsv", tsv);
+    facet::write_file(images / "manifest.tsv", tsv);
 
     Artifact out;
     out.set("person", person);

@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include <facet/errors.hpp>
+#include <facet/files.hpp>
 
 #include "image_files.hpp"
 
@@ -47,6 +48,13 @@ std::vector<std::string> status_names() {
 namespace {
 
 /// "host:port" of a URL: the unit the per-host connection limit counts.
+/// Only the web is fetched: a file:// (or any other) URL in an index must not copy local files in.
+bool is_web_url(const std::string& url) {
+  std::string scheme = url.substr(0, std::min<size_t>(url.find("://"), 8));
+  for (auto& c : scheme) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return url.find("://") != std::string::npos && (scheme == "http" || scheme == "https");
+}
+
 std::string host_of(const std::string& url) {
   const size_t scheme = url.find("://");
   const size_t begin = scheme == std::string::npos ? 0 : scheme + 3;
@@ -137,10 +145,10 @@ Attempt judge(const DownloadJob& job, const Transfer& t, CURLcode code, const Do
   if (!job.md5.empty() && md5 != job.md5) {
     o.status = DownloadStatus::Changed;
     o.detail = fmt::format("MD5 {} instead of {}", md5, job.md5);
-    write_bytes_atomically(image_path(options.root / "_changed", job.person, job.imagenum, format), t.body);
+    facet::write_file(image_path(options.root / "_changed", job.person, job.imagenum, format), t.body);
     return a;
   }
-  write_bytes_atomically(image_path(options.root, job.person, job.imagenum, format), t.body);
+  facet::write_file(image_path(options.root, job.person, job.imagenum, format), t.body);
   o.status = DownloadStatus::Ok;
   return a;
 }
@@ -193,6 +201,10 @@ class Downloader {
       outcomes_[i] = {DownloadStatus::BadRect, "invalid face box; not fetched", 0, 0, 0};
       return true;
     }
+    if (!is_web_url(job.url)) {
+      outcomes_[i] = {DownloadStatus::Missing, "not an http or https URL; not fetched", 0, 0, 0};
+      return true;
+    }
     const auto existing = find_image(options_.root, job.person, job.imagenum);
     if (existing.empty()) return false;
     const auto bytes = read_bytes(existing);
@@ -228,6 +240,8 @@ class Downloader {
     curl_easy_setopt(easy, CURLOPT_URL, jobs_[i].url.c_str());
     curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(easy, CURLOPT_WRITEDATA, &t);
+    curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(easy, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");  // a redirect to file:// is refused too
     curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 1L);
     curl_easy_setopt(easy, CURLOPT_MAXREDIRS, static_cast<long>(options_.max_redirects));
     curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, static_cast<long>(options_.timeout_s * 1000));

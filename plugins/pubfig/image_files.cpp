@@ -1,11 +1,11 @@
 #include "image_files.hpp"
 
+#include <algorithm>
 #include <array>
 #include <fstream>
 
 #include <fmt/format.h>
 #include <openssl/evp.h>
-#include <unistd.h>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
@@ -55,23 +55,23 @@ std::string read_bytes(const fs::path& path) {
   return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
-void write_bytes_atomically(const fs::path& path, std::string_view bytes) {
-  fs::create_directories(path.parent_path());
-  const auto temp = fs::path(path.string() + fmt::format(".tmp-{}", ::getpid()));
-  {
-    std::ofstream out(temp, std::ios::binary | std::ios::trunc);
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    if (!out.flush()) throw Error(fmt::format("{}: cannot write (disk full?)", temp.string()));
+std::string person_folder(const std::string& person) {
+  std::string folder = person;
+  for (auto& c : folder) {
+    if (c == ' ' || c == '/' || c == '\\') c = '_';
   }
-  fs::rename(temp, path);
+  const bool control = std::any_of(folder.begin(), folder.end(), [](char c) { return c >= 0 && c < 0x20; });
+  if (folder.empty() || folder[0] == '.' || person[0] == '_' || control) {
+    throw Error(
+        fmt::format("person '{}' cannot name an image folder (empty, control characters, or a leading '.' "
+                    "or '_', which the download folder keeps for itself)",
+                    person));
+  }
+  return folder;
 }
 
 fs::path image_path(const fs::path& root, const std::string& person, std::int64_t imagenum, const std::string& format) {
-  std::string folder = person;
-  for (auto& c : folder) {
-    if (c == ' ' || c == '/') c = '_';
-  }
-  return root / folder / fmt::format("{}.{}", imagenum, format);
+  return root / person_folder(person) / fmt::format("{}.{}", imagenum, format);
 }
 
 fs::path find_image(const fs::path& root, const std::string& person, std::int64_t imagenum) {

@@ -27,11 +27,14 @@ bool image_is_complete(std::string_view bytes, const std::string& format);
 std::string md5_hex(std::string_view bytes);
 
 std::string read_bytes(const std::filesystem::path& path);
-/// Writes through a temporary file and a rename: never a half-written file.
-void write_bytes_atomically(const std::filesystem::path& path, std::string_view bytes);
+
+/// The folder that holds `person`'s images: the name with ' ' and '/' as
+/// '_'. Throws facet::Error for a name that would leave the download folder
+/// or land in one of its own folders (empty, "..", a leading '.' or '_').
+std::string person_folder(const std::string& person);
 
 /// Where the downloader keeps image `imagenum` of `person`:
-/// <root>/<Person_Name>/<imagenum>.<format>.
+/// <root>/<person_folder(person)>/<imagenum>.<format>.
 std::filesystem::path image_path(const std::filesystem::path& root, const std::string& person, std::int64_t imagenum,
                                  const std::string& format);
 /// The stored file of that image, whatever its format; empty when absent.

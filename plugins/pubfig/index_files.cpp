@@ -11,6 +11,8 @@
 #include <facet/errors.hpp>
 #include <facet/pubfig.hpp>
 
+#include "image_files.hpp"
+
 namespace facet::faces {
 namespace fs = std::filesystem;
 
@@ -45,9 +47,24 @@ std::vector<std::string> words(const std::string& line) {
   return out;
 }
 
-void strip_cr(std::string& line) {
-  if (!line.empty() && line.back() == '\r') line.pop_back();
-}
+/// A text file's lines, numbered from 1, without their ending (LF or CRLF)
+/// and without the UTF-8 byte-order mark some editors put at the start.
+class Lines {
+ public:
+  explicit Lines(const fs::path& path) : in_(open(path)) {}
+  bool next(std::string& line) {
+    if (!std::getline(in_, line)) return false;
+    ++number_;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (number_ == 1 && line.rfind("\xEF\xBB\xBF", 0) == 0) line.erase(0, 3);
+    return true;
+  }
+  int number() const { return number_; }
+
+ private:
+  std::ifstream in_;
+  int number_ = 0;
+};
 
 template <typename T>
 bool parse_number(const std::string& text, T& value) {
@@ -81,11 +98,11 @@ struct Tsv {
 };
 
 Tsv read_tsv(const fs::path& path) {
-  auto in = open(path);
+  Lines lines(path);
   Tsv tsv;
   std::string line;
-  for (int number = 1; std::getline(in, line); ++number) {
-    strip_cr(line);
+  while (lines.next(line)) {
+    const int number = lines.number();
     if (line.empty()) continue;
     if (line[0] == '#') {
       auto fields = split(line, '\t');
@@ -121,6 +138,11 @@ std::vector<UrlRow> read_urls(const fs::path& path) {
     UrlRow row;
     row.line = line.number;
     row.person = line.fields[0];
+    try {
+      person_folder(row.person);  // the downloader writes under it: it must stay inside its folder
+    } catch (const Error& e) {
+      fail(path, line.number, e.what());
+    }
     row.imagenum = parse_int(path, line.number, line.fields[1], "imagenum");
     row.url = line.fields[2];
     row.rect_parsed = parse_rect(line.fields[3], row.rect);
@@ -206,14 +228,12 @@ std::map<ImageKey, ImageLabels> read_image_labels(const fs::path& path) {
 }
 
 CelebaTable read_celeba_attributes(const fs::path& path) {
-  auto in = open(path);
+  Lines lines(path);
   std::string line;
   std::int64_t declared = -1;
   CelebaTable table;
-  int number = 0;
-  while (std::getline(in, line)) {
-    ++number;
-    strip_cr(line);
+  while (lines.next(line)) {
+    const int number = lines.number();
     const auto fields = words(line);
     if (fields.empty()) continue;
     if (declared < 0) {
@@ -242,11 +262,11 @@ CelebaTable read_celeba_attributes(const fs::path& path) {
 }
 
 std::map<std::string, int> read_celeba_partition(const fs::path& path) {
-  auto in = open(path);
+  Lines lines(path);
   std::map<std::string, int> partition;
   std::string line;
-  for (int number = 1; std::getline(in, line); ++number) {
-    strip_cr(line);
+  while (lines.next(line)) {
+    const int number = lines.number();
     const auto fields = words(line);
     if (fields.empty()) continue;
     if (fields.size() != 2) fail(path, number, "expected 'file partition'");
@@ -258,11 +278,11 @@ std::map<std::string, int> read_celeba_partition(const fs::path& path) {
 }
 
 std::map<std::string, Rect> read_celeba_boxes(const fs::path& path) {
-  auto in = open(path);
+  Lines lines(path);
   std::map<std::string, Rect> boxes;
   std::string line;
-  for (int number = 1; std::getline(in, line); ++number) {
-    strip_cr(line);
+  while (lines.next(line)) {
+    const int number = lines.number();
     const auto fields = words(line);
     if (number <= 2 || fields.empty()) continue;  // the count and the column names
     if (fields.size() != 5) fail(path, number, "expected 'image_id x_1 y_1 width height'");
@@ -277,11 +297,11 @@ std::map<std::string, Rect> read_celeba_boxes(const fs::path& path) {
 }
 
 std::map<std::string, std::string> read_celeba_identities(const fs::path& path) {
-  auto in = open(path);
+  Lines lines(path);
   std::map<std::string, std::string> identity;
   std::string line;
-  for (int number = 1; std::getline(in, line); ++number) {
-    strip_cr(line);
+  while (lines.next(line)) {
+    const int number = lines.number();
     const auto fields = words(line);
     if (fields.empty()) continue;
     if (fields.size() != 2) fail(path, number, "expected 'file identity'");

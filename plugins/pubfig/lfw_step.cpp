@@ -58,7 +58,7 @@ class Lfw final : public facet::Step {
     }
     const faces::CropOptions options{static_cast<int>(params.get_int("size")), params.get_float("margin")};
     const std::vector<std::string> names(facet::pubfig::kAttributeNames.begin(), facet::pubfig::kAttributeNames.end());
-    return faces::build_dataset(rows, names, "lfw", options, {}, table.keys.size(), ctx);
+    return faces::build_dataset(rows, names, options, {"lfw", file.string(), table.keys.size(), {}}, ctx);
   }
 };
 

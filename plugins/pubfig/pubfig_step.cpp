@@ -94,7 +94,11 @@ class PubFig final : public facet::Step {
              use_manifest ? " and an intact download" : "");
     const faces::CropOptions options{static_cast<int>(params.get_int("size")), params.get_float("margin")};
     const std::vector<std::string> names(facet::pubfig::kAttributeNames.begin(), facet::pubfig::kAttributeNames.end());
-    return faces::build_dataset(joined, names, "pubfig", options, dropped, rows.size(), ctx);
+    const std::string index = fmt::format("{} ({} of {})", attribute_path.string(),
+                                          params.get_string("sets") == "both" ? "dev_urls.txt and eval_urls.txt"
+                                                                              : params.get_string("sets") + "_urls.txt",
+                                          root.string());
+    return faces::build_dataset(joined, names, options, {"pubfig", index, rows.size(), dropped}, ctx);
   }
 
  private:

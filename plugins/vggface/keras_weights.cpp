@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "facet/artifact_file.hpp"
 #include "facet/errors.hpp"
 
 namespace vggface {
@@ -117,7 +118,7 @@ void copy_layer(const std::string& layer, const std::vector<torch::Tensor>& arra
 
 std::map<std::string, std::vector<torch::Tensor>> read_keras_weights(const fs::path& path) {
   if (!fs::exists(path)) throw facet::Error(fmt::format("{}: no such file", path.string()));
-  H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+  facet::init_hdf5();
   Id file(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
   if (file.id < 0) throw facet::Error(fmt::format("{}: not an HDF5 file", path.string()));
   // A whole-model save keeps the weights under model_weights/.

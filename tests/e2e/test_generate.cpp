@@ -57,6 +57,8 @@ TEST_CASE("runner generate: faces for a request from a finished run's generator,
   fails(from + " --attributes Smiling --out x.jpg", "name a .png file");
   fails(from + " --attributes Smiling --out nowhere/x.png", "folder nowhere does not exist");
   fails(from + " --attributes Smiling --count 0 --out x.png", "ask for at least one face");
+  fails(from + " --attributes Smiling --count 5000 --out x.png",
+        "--count 5000: must be 1 <= x <= 4096 (the faces sample draws in one call)");
   fails(" --from '" + dir.string() + "' --attributes Smiling --out x.png", "not a run folder (it has no metrics.json)");
   fails(from + " --attributes Smiling --out x.png --step backbone", "--step backbone: not a completed generator step");
   fails(from + " --attributes Smiling --out x.png --cache-dir elsewhere", "is not in the cache");

@@ -9,15 +9,14 @@
 #include <fstream>
 #include <sstream>
 
-#include <hdf5.h>
-
+#include "facet/artifact_file.hpp"
 #include "pipeline.hpp"
 
 namespace facet::test {
 
 const PluginRegistry& registry() {
   static const PluginRegistry loaded = [] {
-    H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+    init_hdf5();
     PluginRegistry r;
     r.load_dirs({FACET_PLUGIN_DIR});
     return r;
@@ -49,7 +48,8 @@ Artifacts run_step(const std::string& name, const Artifacts& inputs, const std::
 }
 
 CommandResult run_command(const std::string& command, const fs::path& cwd) {
-  const std::string full = "cd '" + cwd.string() + "' && " + command + " 2>&1";
+  // A subshell, so that every line of a multi-line command runs in `cwd`.
+  const std::string full = "cd '" + cwd.string() + "' && (" + command + "\n) 2>&1";
   CommandResult result;
   FILE* pipe = ::popen(full.c_str(), "r");
   if (pipe == nullptr) return result;
@@ -61,8 +61,16 @@ CommandResult run_command(const std::string& command, const fs::path& cwd) {
   return result;
 }
 
+std::string runner_command() { return std::string("'") + FACET_RUNNER + "'"; }
+
 CommandResult run_runner(const std::string& args, const fs::path& cwd) {
-  return run_command(std::string("'") + FACET_RUNNER + "' " + args, cwd);
+  return run_command(runner_command() + " " + args, cwd);
+}
+
+std::optional<CommandResult> run_in_mount_namespace(const std::string& script, const fs::path& cwd) {
+  if (run_command("unshare -rm true", cwd).status != 0) return std::nullopt;
+  write_text(cwd / "namespace-script.sh", script);
+  return run_command("unshare -rm sh namespace-script.sh", cwd);
 }
 
 std::string read_text(const fs::path& file) {

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <string>
 
 #include "executor.hpp"
@@ -37,6 +38,12 @@ struct CommandResult {
 CommandResult run_command(const std::string& command, const fs::path& cwd);
 /// Runs the real runner binary with `args` in `cwd`.
 CommandResult run_runner(const std::string& args, const fs::path& cwd);
+/// The runner binary's path, quoted for a shell.
+std::string runner_command();
+/// Runs the shell `script` in `cwd` as root of a private user and mount
+/// namespace (`unshare -rm`): it may mount a small or read-only tmpfs, which
+/// disappears with it. nullopt where this machine allows no such namespace.
+std::optional<CommandResult> run_in_mount_namespace(const std::string& script, const fs::path& cwd);
 
 std::string read_text(const fs::path& file);
 void write_text(const fs::path& file, const std::string& text);

@@ -17,6 +17,11 @@ namespace facet {
 /// Anything that reads HDF5 (h5py, h5dump) can open it.
 using FileAttrs = std::map<std::string, AttrValue>;
 
+/// Sets HDF5 up as facet needs it: errors become exceptions (no dumps on
+/// stderr) and no clean-up runs at exit. Done on first use of an artifact
+/// file; a program that calls HDF5 itself first calls this before.
+FACET_API void init_hdf5();
+
 /// Opens an artifact file read-only. Tensors stay on disk and are read on
 /// demand. Throws facet::Error naming the file when it is missing, truncated
 /// or not HDF5.

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <filesystem>
 #include <stdexcept>
 #include <string>
 
@@ -18,6 +19,19 @@ class FACET_API Error : public std::runtime_error {
 
  private:
   std::string detail_;
+};
+
+/// A stored tensor that cannot be read back (a checksum mismatch, a short
+/// chunk): its file is damaged. The runner moves a damaged cache entry aside
+/// and recomputes it, then retries the step that was reading it.
+class FACET_API DamagedFile : public Error {
+ public:
+  DamagedFile(const std::string& message, std::filesystem::path file, std::string detail = {})
+      : Error(message, std::move(detail)), file_(std::move(file)) {}
+  const std::filesystem::path& file() const noexcept { return file_; }
+
+ private:
+  std::filesystem::path file_;
 };
 
 /// Thrown from Context::check_cancelled() after Ctrl-C. Steps let it
