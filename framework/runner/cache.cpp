@@ -70,7 +70,7 @@ std::string cache_key(const StepConfig& step, std::uint64_t seed,
 namespace {
 
 constexpr const char* kFormat = "facet-cache";
-/// 2: entries carry a digest of their attributes and layout; 1 (without it) is still read.
+/// 2: entries carry a digest of their attributes and layout, in HDF5 1.10's checksummed format.
 constexpr std::int64_t kFormatVersion = 2;
 constexpr const char* kMetricPrefix = "metric:";
 constexpr const char* kDigestAttr = "digest";
@@ -127,21 +127,15 @@ std::string entry_problem(const StepConfig& step, const std::string& key, const 
                           const FileAttrs& attrs) {
   if (text_attr(attrs, "facet_format") != kFormat) return "not a facet cache entry";
   const auto version = int_attr(attrs, "facet_format_version");
-  if (version < 1 || version > kFormatVersion) {
-    return fmt::format("entry format {} is not one this runner reads (1 to {})", version, kFormatVersion);
+  if (version != kFormatVersion) {
+    return fmt::format("entry format {} is not this runner's ({})", version, kFormatVersion);
   }
   if (text_attr(attrs, "key") != key) return "its key does not match its name";
   for (const auto& out : step.step->info.outputs) {
     if (outputs.count(out.name) == 0) return fmt::format("output '{}' is missing", out.name);
   }
-  // Reading every shape also touches every tensor's header, so a damaged one is caught here.
-  if (version >= 2 && text_attr(attrs, kDigestAttr) != entry_digest(outputs, attrs)) {
+  if (text_attr(attrs, kDigestAttr) != entry_digest(outputs, attrs)) {
     return "its attributes or layout changed after it was written (digest mismatch)";
-  }
-  if (version < 2) {
-    for (const auto& [name, artifact] : outputs) {
-      for (const auto& t : artifact.tensor_names()) (void)artifact.shape(t);
-    }
   }
   return "";
 }

@@ -106,6 +106,7 @@ class Parser {
     }
     const std::string path = text.substr(0, eq);
     auto bad = [&](const std::string& why) { errors_.push_back(fmt::format("--set {}: error: {}", text, why)); };
+    if (!root.IsMap()) return bad(fmt::format("{} is not a mapping, so nothing in it can be set", file_.string()));
     if (eq + 1 == text.size()) return bad(fmt::format("no value after '=' (e.g. {}=10)", path));
     YAML::Node value;
     try {
@@ -520,7 +521,14 @@ class Parser {
 
 Pipeline load_pipeline(const fs::path& file, const std::vector<std::string>& overrides,
                        const PluginRegistry& registry) {
-  return Parser(file, &registry).parse(overrides);
+  try {
+    return Parser(file, &registry).parse(overrides);
+  } catch (const YAML::Exception& e) {
+    // A shape the checks above did not foresee (a key that is a list, say): still a located error.
+    const std::string at =
+        e.mark.is_null() ? file.string() : fmt::format("{}:{}:{}", file.string(), e.mark.line + 1, e.mark.column + 1);
+    throw PipelineError({fmt::format("{}: error: {}", at, e.msg)});
+  }
 }
 
 Params parse_step_params(const RegisteredStep& step, const std::string& with_yaml) {

@@ -1,6 +1,8 @@
 #include "facet/artifact_file.hpp"
 
 #include <algorithm>
+#include <cstring>
+#include <fstream>
 #include <system_error>
 
 #include <fmt/format.h>
@@ -86,17 +88,32 @@ class H5TensorSource final : public TensorSource {
   torch::ScalarType dtype_ = torch::kFloat32;
 };
 
-std::vector<std::string> member_names(hid_t group, H5O_type_t wanted) {
+/// An object's name at `index` of `count` (HDF5 names may be longer than a first guess).
+template <typename GetName>
+std::string name_at(GetName get_name, const std::string& where) {
+  const ssize_t length = get_name(nullptr, 0);
+  if (length < 0) h5::check_status(-1, where + ": unreadable name");
+  std::string name(static_cast<size_t>(length) + 1, '\0');
+  h5::check_status(get_name(name.data(), name.size()) < 0 ? -1 : 0, where + ": unreadable name");
+  name.resize(static_cast<size_t>(length));
+  return name;
+}
+
+std::vector<std::string> member_names(hid_t group, H5O_type_t wanted, const std::string& where) {
   std::vector<std::string> names;
   H5G_info_t info;
-  H5Gget_info(group, &info);
+  h5::check_status(H5Gget_info(group, &info), where);
   for (hsize_t i = 0; i < info.nlinks; ++i) {
-    char name[1024];
-    H5Lget_name_by_idx(group, ".", H5_INDEX_NAME, H5_ITER_INC, i, name, sizeof name, H5P_DEFAULT);
+    const auto name = name_at(
+        [&](char* buffer, size_t size) {
+          return H5Lget_name_by_idx(group, ".", H5_INDEX_NAME, H5_ITER_INC, i, buffer, size, H5P_DEFAULT);
+        },
+        where);
     H5O_info_t oinfo;
-    if (H5Oget_info_by_name(group, name, &oinfo, H5P_DEFAULT) >= 0 && oinfo.type == wanted) {
-      names.emplace_back(name);
+    if (H5Oget_info_by_name(group, name.c_str(), &oinfo, H5P_DEFAULT) >= 0 && oinfo.type == wanted) {
+      names.push_back(name);
     }
+    H5Eclear2(H5E_DEFAULT);
   }
   return names;
 }
@@ -104,14 +121,36 @@ std::vector<std::string> member_names(hid_t group, H5O_type_t wanted) {
 std::map<std::string, AttrValue> read_attrs(hid_t obj, const std::string& where) {
   std::map<std::string, AttrValue> attrs;
   H5O_info_t info;
-  H5Oget_info(obj, &info);
+  h5::check_status(H5Oget_info(obj, &info), where);
   for (hsize_t i = 0; i < info.num_attrs; ++i) {
-    char name[1024];
-    H5Aget_name_by_idx(obj, ".", H5_INDEX_NAME, H5_ITER_INC, i, name, sizeof name, H5P_DEFAULT);
-    if (std::string(name) == kBoolMarker) continue;
+    const auto name = name_at(
+        [&](char* buffer, size_t size) {
+          return H5Aget_name_by_idx(obj, ".", H5_INDEX_NAME, H5_ITER_INC, i, buffer, size, H5P_DEFAULT);
+        },
+        where);
+    if (name == kBoolMarker) continue;
     attrs[name] = h5::read_attr(obj, name, where);
   }
   return attrs;
+}
+
+/// Refuses a file whose metadata carries no checksums (HDF5 superblock
+/// before version 2): HDF5 parses damaged metadata of such files blindly and
+/// can crash. Every artifact file facet writes has them.
+void check_metadata_checksums(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  unsigned char head[9] = {};
+  in.read(reinterpret_cast<char*>(head), sizeof head);
+  static const unsigned char kSignature[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
+  if (!in || std::memcmp(head, kSignature, sizeof kSignature) != 0) {
+    throw Error(fmt::format("{}: not an HDF5 file (damaged or foreign)", path.string()));
+  }
+  if (head[8] < 2) {
+    throw Error(
+        fmt::format("{}: HDF5 superblock version {} keeps no metadata checksums: written by an older facet "
+                    "or another program (facet writes HDF5 1.10's format); recompute it",
+                    path.string(), static_cast<int>(head[8])));
+  }
 }
 
 }  // namespace
@@ -119,6 +158,7 @@ std::map<std::string, AttrValue> read_attrs(hid_t obj, const std::string& where)
 Artifacts read_artifact_file(const fs::path& path, FileAttrs* file_attrs) {
   std::lock_guard lock(h5::h5_lock());
   if (!fs::exists(path)) throw Error(fmt::format("{}: no such file", path.string()));
+  check_metadata_checksums(path);
   if (H5Fis_hdf5(path.c_str()) <= 0) {
     H5Eclear2(H5E_DEFAULT);
     throw Error(fmt::format("{}: not an HDF5 file (damaged or foreign)", path.string()));
@@ -130,12 +170,12 @@ Artifacts read_artifact_file(const fs::path& path, FileAttrs* file_attrs) {
   Handle root(check(H5Gopen2(file->file.get(), "/", H5P_DEFAULT), path.string()));
   if (file_attrs != nullptr) *file_attrs = read_attrs(root.get(), path.string());
   Artifacts artifacts;
-  for (const auto& group_name : member_names(root.get(), H5O_TYPE_GROUP)) {
+  for (const auto& group_name : member_names(root.get(), H5O_TYPE_GROUP, path.string())) {
     const std::string where = fmt::format("{}:/{}", path.string(), group_name);
     Handle group(check(H5Gopen2(root.get(), group_name.c_str(), H5P_DEFAULT), where));
     Artifact artifact;
     for (auto& [name, value] : read_attrs(group.get(), where)) artifact.set_attr(name, value);
-    for (const auto& ds : member_names(group.get(), H5O_TYPE_DATASET)) {
+    for (const auto& ds : member_names(group.get(), H5O_TYPE_DATASET, where)) {
       artifact.set(ds, std::make_shared<H5TensorSource>(file, "/" + group_name + "/" + ds));
     }
     artifacts.emplace(group_name, std::move(artifact));
@@ -153,7 +193,11 @@ class ArtifactFileWriterImpl {
     std::lock_guard lock(h5::h5_lock());
     file_ = std::make_shared<OpenFile>();
     file_->path = temp_path_;
-    file_->file = Handle(check(H5Fcreate(temp_path_.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT),
+    // HDF5 1.10's file format checksums every piece of metadata (superblock,
+    // object headers, chunk indexes), so damage is reported, not parsed.
+    Handle access(H5Pcreate(H5P_FILE_ACCESS));
+    check_status(H5Pset_libver_bounds(access.get(), H5F_LIBVER_V110, H5F_LIBVER_V110), "HDF5 file format 1.10");
+    file_->file = Handle(check(H5Fcreate(temp_path_.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, access.get()),
                                "cannot create " + temp_path_.string()));
   }
 

@@ -1,5 +1,6 @@
 #include "h5_handle.hpp"
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <utility>
@@ -178,9 +179,13 @@ torch::ScalarType torch_type(hid_t h5type, const std::string& where) {
 }
 
 namespace {
-Handle string_type() {
+/// Fixed-length UTF-8 strings of `size` bytes, padded with zeros. Fixed, not
+/// variable-length: those live in HDF5's global heap, which has no checksum,
+/// so a damaged file could make HDF5 read out of bounds.
+Handle string_type(size_t size) {
   Handle type(H5Tcopy(H5T_C_S1));
-  H5Tset_size(type.get(), H5T_VARIABLE);
+  H5Tset_size(type.get(), std::max<size_t>(size, 1));
+  H5Tset_strpad(type.get(), H5T_STR_NULLPAD);
   H5Tset_cset(type.get(), H5T_CSET_UTF8);
   return type;
 }
@@ -190,6 +195,21 @@ void write_raw_attr(hid_t obj, const std::string& name, hid_t type, hid_t space,
   Handle attr(
       check(H5Acreate2(obj, name.c_str(), type, space, H5P_DEFAULT, H5P_DEFAULT), "cannot create attribute " + name));
   check_status(H5Awrite(attr.get(), type, data), "cannot write attribute " + name);
+}
+
+void write_strings(hid_t obj, const std::string& name, const std::vector<std::string>& items, bool scalar) {
+  size_t width = 1;
+  for (const auto& item : items) {
+    if (item.find('\0') != std::string::npos) {
+      throw Error(fmt::format("attribute '{}': a text holds a zero byte, which HDF5 strings cannot keep", name));
+    }
+    width = std::max(width, item.size());
+  }
+  std::string packed(width * items.size(), '\0');
+  for (size_t i = 0; i < items.size(); ++i) packed.replace(i * width, items[i].size(), items[i]);
+  const hsize_t n = items.size();
+  Handle space(scalar ? H5Screate(H5S_SCALAR) : H5Screate_simple(1, &n, nullptr));
+  write_raw_attr(obj, name, string_type(width).get(), space.get(), packed.empty() ? "" : packed.data());
 }
 }  // namespace
 
@@ -201,17 +221,9 @@ void write_attr(hid_t obj, const std::string& name, const AttrValue& value) {
   } else if (const auto* d = std::get_if<double>(&value)) {
     write_raw_attr(obj, name, H5T_NATIVE_DOUBLE, scalar.get(), d);
   } else if (const auto* s = std::get_if<std::string>(&value)) {
-    const char* text = s->c_str();
-    write_raw_attr(obj, name, string_type().get(), scalar.get(), &text);
+    write_strings(obj, name, {*s}, /*scalar=*/true);
   } else {
-    const auto& list = std::get<std::vector<std::string>>(value);
-    std::vector<const char*> texts{nullptr};  // HDF5 wants a buffer even for an empty list
-    texts.clear();
-    for (const auto& item : list) texts.push_back(item.c_str());
-    const hsize_t n = list.size();
-    Handle space(H5Screate_simple(1, &n, nullptr));
-    const char* none = "";
-    write_raw_attr(obj, name, string_type().get(), space.get(), texts.empty() ? &none : texts.data());
+    write_strings(obj, name, std::get<std::vector<std::string>>(value), /*scalar=*/false);
   }
 }
 
@@ -223,6 +235,7 @@ AttrValue read_attr(hid_t obj, const std::string& name, const std::string& where
   Handle space(check(H5Aget_space(attr.get()), what));
   const hssize_t count = H5Sget_simple_extent_npoints(space.get());
   const bool scalar = H5Sget_simple_extent_type(space.get()) == H5S_SCALAR;
+  if (count < 0 || count > (1 << 24)) throw Error(what + ": damaged dataspace");
   switch (H5Tget_class(type.get())) {
     case H5T_INTEGER: {
       std::vector<std::int64_t> values(static_cast<size_t>(std::max<hssize_t>(count, 1)));
@@ -235,19 +248,20 @@ AttrValue read_attr(hid_t obj, const std::string& name, const std::string& where
       return values.at(0);
     }
     case H5T_STRING: {
-      if (H5Tis_variable_str(type.get()) <= 0) {
-        std::string fixed(H5Tget_size(type.get()) * static_cast<size_t>(count), '\0');
-        check_status(H5Aread(attr.get(), type.get(), fixed.data()), what);
-        return std::string(fixed.c_str());
+      if (H5Tis_variable_str(type.get()) != 0) {
+        throw Error(what + ": variable-length strings are not read (facet writes fixed-length ones)");
       }
-      if (!scalar && count == 0) return std::vector<std::string>{};
-      std::vector<char*> texts(static_cast<size_t>(count), nullptr);
-      Handle mem = string_type();
-      check_status(H5Aread(attr.get(), mem.get(), texts.data()), what);
+      const size_t width = H5Tget_size(type.get());
+      if (width == 0 || width > (1 << 20)) throw Error(what + ": damaged string type");
+      Handle mem = string_type(width);
+      std::string packed(width * static_cast<size_t>(std::max<hssize_t>(count, 1)), '\0');
+      if (count > 0) check_status(H5Aread(attr.get(), mem.get(), packed.data()), what);
       std::vector<std::string> list;
-      for (char* text : texts) list.emplace_back(text != nullptr ? text : "");
-      H5Dvlen_reclaim(mem.get(), space.get(), H5P_DEFAULT, texts.data());
-      if (scalar) return list.at(0);
+      for (hssize_t i = 0; i < count; ++i) {
+        const std::string item = packed.substr(static_cast<size_t>(i) * width, width);
+        list.push_back(item.substr(0, item.find('\0')));
+      }
+      if (scalar) return list.empty() ? std::string() : list.front();
       return list;
     }
     default:

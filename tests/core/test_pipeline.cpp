@@ -127,3 +127,11 @@ TEST_CASE("asking for a GPU that is not there is an error", "[pipeline][errors]"
              Catch::Contains("p.yaml:1:9: error: device 'cuda' asked for, but no CUDA GPU is available") &&
                  Catch::Contains("use device: cpu"));
 }
+
+TEST_CASE("shapes found by fuzzing are located errors, not crashes", "[pipeline][errors]") {
+  // tests/fuzz/regressions/fuzz_pipeline holds the fuzzer's inputs themselves.
+  CHECK_THAT(errors_of("just a comment and a scalar\n", {"steps.faces.with.count=2"}),
+             Catch::Contains("--set steps.faces.with.count=2: error: ") && Catch::Contains("p.yaml is not a mapping"));
+  CHECK_THAT(errors_of("steps:\n  [a, b]: {uses: synthfaces}\n"), Catch::Contains("p.yaml:2:3: error: "));
+  CHECK_THAT(errors_of("steps:\n  faces: {uses: synthfaces, with: {[count]: 1}}\n"), Catch::Contains("p.yaml:2:"));
+}
