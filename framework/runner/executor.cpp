@@ -8,10 +8,13 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <torch/torch.h>
+#include <nlohmann/json.hpp>
 
 #include "cache.hpp"
 #include "facet/artifact_file.hpp"
 #include "facet/files.hpp"
+#include "report.hpp"
+#include "scalars.hpp"
 #include "text_util.hpp"
 
 namespace facet {
@@ -68,11 +71,21 @@ class RunContext final : public Context {
     if (name.empty() || name.find('/') != std::string::npos || name[0] == '.') {
       throw Error(fmt::format("step '{}': file name '{}' must be a plain name", step_.id, name));
     }
-    files_.set(name, torch::from_blob(const_cast<char*>(bytes.data()), {static_cast<std::int64_t>(bytes.size())},
-                                      torch::kUInt8)
-                         .clone());
+    if (name == kScalarsFile) {
+      throw Error(fmt::format("step '{}': the file name {} is kept for Context::scalar", step_.id, name));
+    }
+    keep_file(name, bytes);
   }
-  const Artifact& files() const { return files_; }
+  /// The saved files, with the curves as scalars.csv when any were reported.
+  const Artifact& files() {
+    if (!scalars_.empty()) keep_file(kScalarsFile, scalars_.to_csv());
+    return files_;
+  }
+  void scalar(const std::string& name, std::int64_t step, double value) override {
+    if (name.empty()) throw Error(fmt::format("step '{}': a scalar needs a name (\"train/loss\")", step_.id));
+    scalars_.add(name, step, value);
+  }
+
   std::unique_ptr<RowWriter> create_rows(const std::string& output, const std::string& tensor,
                                          std::vector<std::int64_t> shape, torch::ScalarType dtype) override {
     return writer_.create_rows(output, tensor, std::move(shape), dtype);
@@ -87,15 +100,23 @@ class RunContext final : public Context {
   fs::path run_dir_;
   RunLog& log_;
   ArtifactFileWriter& writer_;
+  void keep_file(const std::string& name, const std::string& bytes) {
+    files_.set(name, torch::from_blob(const_cast<char*>(bytes.data()), {static_cast<std::int64_t>(bytes.size())},
+                                      torch::kUInt8)
+                         .clone());
+  }
+
   std::map<std::string, double> metrics_;
   Artifact files_;
+  ScalarLog scalars_;
 };
 
 struct StepRecord {
-  std::string status;  // "ran", "cached", "skipped"
+  std::string status;  // "ran", "cached", "failed", "interrupted"
   std::string key;
   double seconds = 0;
   std::map<std::string, double> metrics;
+  std::string error;  ///< why it failed or stopped
 };
 
 fs::path make_run_dir(const RunOptions& options, const Pipeline& p) {
@@ -109,27 +130,28 @@ fs::path make_run_dir(const RunOptions& options, const Pipeline& p) {
 
 std::string metrics_json(const Pipeline& p, const fs::path& run_dir, const std::vector<std::string>& order,
                          const std::map<std::string, StepRecord>& records, const std::string& outcome) {
-  std::string out = fmt::format("{{\n  \"pipeline\": {},\n  \"run_dir\": {},\n  \"outcome\": {},\n  \"steps\": {{",
-                                json_quote(p.name), json_quote(run_dir.string()), json_quote(outcome));
-  bool first = true;
+  nlohmann::ordered_json out;
+  out["pipeline"] = p.name;
+  out["run_dir"] = run_dir.string();
+  out["outcome"] = outcome;
+  out["steps"] = nlohmann::ordered_json::object();
   for (const auto& id : order) {
     auto it = records.find(id);
     if (it == records.end()) continue;
     const auto& r = it->second;
-    out += fmt::format(
-        "{}\n    {}: {{\"uses\": {}, \"status\": {}, \"seconds\": {:.3f}, \"cache_key\": {}, \"metrics\": {{",
-        first ? "" : ",", json_quote(id), json_quote(p.find(id)->step->info.name), json_quote(r.status), r.seconds,
-        json_quote(r.key));
-    bool first_metric = true;
-    for (const auto& [name, value] : r.metrics) {
-      out += fmt::format("{}{}: {}", first_metric ? "" : ", ", json_quote(name),
-                         std::isfinite(value) ? fmt::format("{}", value) : std::string("null"));
-      first_metric = false;
+    auto& step = out["steps"][id];
+    step["uses"] = p.find(id)->step->info.name;
+    step["status"] = r.status;
+    step["seconds"] = std::round(r.seconds * 1000) / 1000;
+    step["cache_key"] = r.key;
+    step["metrics"] = nlohmann::ordered_json::object();
+    for (const auto& [name, value] : r.metrics) step["metrics"][name] = value;  // NaN and inf become null
+    if (!r.error.empty()) {
+      step["error"] = r.error;
+      out["stopped_at"] = id;
     }
-    out += "}}";
-    first = false;
   }
-  return out + "\n  }\n}\n";
+  return out.dump(2) + "\n";
 }
 
 /// The steps to run for --until: the target and everything upstream of it.
@@ -195,7 +217,7 @@ Artifacts run_step(const StepRun& run, const Artifacts& inputs, const fs::path& 
   Artifacts outputs = step->run(inputs, s.params, ctx);
   ctx.check_cancelled();
   check_outputs(s, outputs);
-  if (!ctx.files().tensor_names().empty()) outputs[kFilesGroup] = ctx.files();
+  if (const auto& files = ctx.files(); !files.tensor_names().empty()) outputs[kFilesGroup] = files;
   write_entry(writer, outputs, {run.key, s.step->info.name, s.step->info.version, ctx.metrics()});
   outputs.clear();
   if (metrics != nullptr) *metrics = ctx.metrics();
@@ -302,6 +324,7 @@ class Execution {
         export_files(results_.at(s.id), run_dir_ / s.id);
       } catch (const Cancelled&) {
         record.status = "interrupted";
+        record.error = "interrupted (Ctrl-C or SIGTERM); the next run starts again at this step";
         log_.write(LogLevel::Error, s.id,
                    "interrupted; its partial outputs were discarded, the cache holds only complete steps");
         outcome_ = "interrupted";
@@ -311,10 +334,10 @@ class Execution {
         return kExitStepFailed;
       } catch (...) {
         record.status = "failed";
+        record.error = fmt::format("it threw something that is not a std::exception; this is a bug in {}",
+                                   s.step->library.filename().string());
         log_.write(LogLevel::Error, s.id,
-                   fmt::format("step '{}' ({}) failed: it threw something that is not a std::exception; this is a "
-                               "bug in {}",
-                               s.id, s.step->info.name, s.step->library.filename().string()));
+                   fmt::format("step '{}' ({}) failed: {}", s.id, s.step->info.name, record.error));
         outcome_ = "failed";
         return kExitStepFailed;
       }
@@ -326,8 +349,8 @@ class Execution {
     record.status = "failed";
     // LibTorch errors carry a backtrace: the message for the user is its first part.
     const auto* torch_error = dynamic_cast<const c10::Error*>(&e);
-    const std::string message = torch_error != nullptr ? torch_error->what_without_backtrace() : e.what();
-    log_.write(LogLevel::Error, s.id, fmt::format("step '{}' ({}) failed: {}", s.id, s.step->info.name, message));
+    record.error = torch_error != nullptr ? torch_error->what_without_backtrace() : e.what();
+    log_.write(LogLevel::Error, s.id, fmt::format("step '{}' ({}) failed: {}", s.id, s.step->info.name, record.error));
     if (torch_error != nullptr) log_.write(LogLevel::Debug, s.id, torch_error->what());
     if (const auto* fe = dynamic_cast<const Error*>(&e); fe != nullptr && !fe->detail().empty()) {
       log_.write(LogLevel::Debug, s.id, fe->detail());
@@ -418,12 +441,15 @@ class Execution {
   int finish(int code) {
     try {
       write_file(run_dir_ / "metrics.json", metrics_json(p_, run_dir_, order_, records_, outcome_));
+      write_run_report(run_dir_);
       log_.check_file();
     } catch (const std::exception& e) {
       log_.write(LogLevel::Error, "", e.what());
       return code == kExitOk ? kExitStepFailed : code;
     }
-    if (code == kExitOk) log_.write(LogLevel::Info, "", fmt::format("finished; results in {}", run_dir_.string()));
+    if (code == kExitOk) {
+      log_.write(LogLevel::Info, "", fmt::format("finished; results in {} (report.html)", run_dir_.string()));
+    }
     return code;
   }
 

@@ -8,9 +8,11 @@
 #include "describe.hpp"
 #include "executor.hpp"
 #include "facet/artifact_file.hpp"
+#include "facet/files.hpp"
 #include "generate.hpp"
 #include "pipeline.hpp"
 #include "plugin_registry.hpp"
+#include "report.hpp"
 #include "sweep.hpp"
 #include "text_util.hpp"
 
@@ -24,6 +26,8 @@ constexpr const char* kUsage = R"(usage:
   runner sweep SWEEP.yaml [options]  run a pipeline once per combination of values (experiments/)
   runner generate --from RUN_FOLDER --attributes "Male, Smiling" [--count N] --out FACES.png
                                      faces for attributes from the generator of a finished run
+  runner report RUN_FOLDER...        a run's report.html again; several runs: one page comparing them
+                                     (--out, default comparison.html)
   runner plugins                     list every step the plugins provide
   runner describe STEP [--markdown]  a step's parameters, inputs and outputs
 )";
@@ -39,6 +43,22 @@ bool has_plugin_errors(const PluginRegistry& registry) {
     if (problem.is_error) return true;
   }
   return false;
+}
+
+int report_command(const std::vector<std::string>& args, const po::variables_map& vm) {
+  if (args.empty()) throw Error("report takes one or more run folders: runner report RUN_FOLDER...");
+  std::vector<RunView> runs;
+  for (const auto& dir : args) runs.push_back(read_run(dir));
+  if (runs.size() == 1) {
+    const auto out = runs[0].dir / "report.html";
+    write_file(out, run_report_html(runs[0]));
+    std::cout << "wrote " << out.string() << '\n';
+    return kExitOk;
+  }
+  const std::string out = vm.count("out") != 0 ? vm["out"].as<std::string>() : "comparison.html";
+  write_file(out, comparison_html(runs, {}, fmt::format("{} runs compared", runs.size())));
+  std::cout << "wrote " << out << '\n';
+  return kExitOk;
 }
 
 int run_command(const std::string& command, const std::vector<std::string>& args, const po::variables_map& vm) {
@@ -61,6 +81,7 @@ int run_command(const std::string& command, const std::vector<std::string>& args
     return has_plugin_errors(registry) ? kExitStepFailed : kExitOk;
   }
   RunLog log(vm.count("verbose") != 0);
+  if (command == "report") return report_command(args, vm);
   if (command == "generate") {
     if (!args.empty()) throw Error(fmt::format("generate takes options only, not '{}' (see runner --help)", args[0]));
     GenerateOptions options;
@@ -118,8 +139,8 @@ int main(int argc, char** argv) {
       "markdown", "describe: print Markdown (a plugin README body)")(
       "from", po::value<std::string>(), "generate: the run folder whose generator draws the faces")(
       "attributes", po::value<std::string>(), "generate: the attributes to draw, comma-separated")(
-      "count", po::value<int>()->default_value(16), "generate: how many faces")("out", po::value<std::string>(),
-                                                                                "generate: the PNG to write")(
+      "count", po::value<int>()->default_value(16), "generate: how many faces")(
+      "out", po::value<std::string>(), "generate: the PNG to write; report: the comparison page to write")(
       "step", po::value<std::string>()->default_value(""),
       "generate: the generator step's id, when the run has several")(
       "seed", po::value<std::uint64_t>()->default_value(1), "generate: seed of the faces drawn")("verbose,v",
@@ -142,7 +163,7 @@ int main(int argc, char** argv) {
     }
     std::string command = words.front();
     if (command == "run" || command == "sweep" || command == "plugins" || command == "describe" ||
-        command == "generate") {
+        command == "generate" || command == "report") {
       words.erase(words.begin());
     } else {
       command = "run";

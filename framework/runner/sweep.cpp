@@ -10,6 +10,7 @@
 #include "facet/files.hpp"
 #include "facet/plot.hpp"
 #include "pipeline.hpp"
+#include "report.hpp"
 #include "text_util.hpp"
 
 namespace facet {
@@ -43,10 +44,13 @@ std::vector<std::string> strings(const fs::path& file, const YAML::Node& node, c
 }
 
 /// Every combination of the varied values, as --set overrides and a label.
-std::vector<std::pair<std::vector<std::string>, std::string>> combinations(const Sweep& s) {
-  std::vector<std::pair<std::vector<std::string>, std::string>> out{{{}, ""}};
+/// One variant of a sweep: its --set overrides and its label.
+using Variant = std::pair<std::vector<std::string>, std::string>;
+
+std::vector<Variant> combinations(const Sweep& s) {
+  std::vector<Variant> out{{{}, ""}};
   for (const auto& [path, values] : s.vary) {
-    std::vector<std::pair<std::vector<std::string>, std::string>> next;
+    std::vector<Variant> next;
     for (const auto& [sets, label] : out) {
       for (const auto& v : values) {
         auto more = sets;
@@ -65,11 +69,71 @@ std::string folder_name(size_t index, const std::string& label) {
   return out;
 }
 
-std::string csv_field(const std::string& s) {
-  if (s.find_first_of(",\"\n") == std::string::npos) return s;
-  std::string out = "\"";
-  for (char c : s) out += c == '"' ? std::string("\"\"") : std::string(1, c);
-  return out + "\"";
+/// summary.csv, summary.md and summary.png: the varied values, then the collected metrics.
+void write_summary(const fs::path& dir, const Sweep& sweep, const std::vector<Variant>& variants,
+                   const std::vector<RunSummary>& results, RunLog& log) {
+  std::vector<std::string> header;
+  for (const auto& v : sweep.vary) header.push_back(v.first);
+  header.insert(header.end(), sweep.collect.begin(), sweep.collect.end());
+  header.push_back("status");
+  std::string csv = fmt::format("{}\n", fmt::join(header, ","));
+  std::string md = fmt::format("# Sweep {} over {}\n\n| {} |\n|", sweep.name, sweep.pipeline.filename().string(),
+                               fmt::join(header, " | "));
+  for (size_t i = 0; i < header.size(); ++i) md += "---|";
+  md += "\n";
+  std::string data;
+  for (size_t i = 0; i < results.size(); ++i) {
+    std::vector<std::string> row;
+    const auto& sets = variants[i].first;
+    for (const auto& s : sets) row.push_back(s.substr(s.find('=') + 1));
+    for (size_t c = 0; c < sweep.collect.size(); ++c) {
+      const auto& key = sweep.collect[c];
+      const auto dot = key.find('.');
+      std::string value = "";
+      auto step = results[i].metrics.find(key.substr(0, dot));
+      if (step != results[i].metrics.end()) {
+        auto m = step->second.find(key.substr(dot + 1));
+        if (m != step->second.end()) value = fmt::format("{:.4f}", m->second);
+      }
+      row.push_back(value);
+      if (c == 0 && !value.empty()) data += fmt::format("{} \"{}\" {}\n", i, variants[i].second, value);
+    }
+    row.push_back(results[i].code == kExitOk ? "ok" : fmt::format("failed ({})", results[i].code));
+    std::vector<std::string> fields;
+    for (const auto& f : row) fields.push_back(csv_field(f));
+    csv += fmt::format("{}\n", fmt::join(fields, ","));
+    md += fmt::format("| {} |\n", fmt::join(row, " | "));
+  }
+  write_file(dir / "summary.csv", csv);
+  write_file(dir / "summary.md", md);
+  if (!sweep.collect.empty() && !data.empty()) {
+    try {
+      const std::string script = fmt::format(
+          "set title '{}' noenhanced\nset ylabel '{}' noenhanced\nset xlabel '{}' noenhanced\nset grid\n"
+          "set xtics noenhanced\nset offsets 0.3, 0.3, 0, 0\nunset key\n"
+          "plot 'd.dat' using 1:3:xtic(2) with linespoints pt 7 ps 1.2 lw 2",
+          sweep.name, sweep.collect.front(),
+          fmt::join(std::vector<std::string>(header.begin(), header.begin() + sweep.vary.size()), ", "));
+      write_file(dir / "summary.png", gnuplot_png(script, {{"d.dat", data}}));
+    } catch (const std::exception& e) {
+      log.write(LogLevel::Warning, "sweep", std::string("no plot: ") + e.what());
+    }
+  }
+}
+
+/// report.html: the variants' runs compared side by side.
+void write_sweep_report(const fs::path& dir, const Sweep& sweep, const std::vector<Variant>& variants,
+                        const std::vector<RunSummary>& results) {
+  std::vector<RunView> runs;
+  std::vector<std::string> labels;
+  for (size_t i = 0; i < results.size(); ++i) {
+    if (!fs::exists(results[i].run_dir / "metrics.json")) continue;
+    runs.push_back(read_run(results[i].run_dir));
+    labels.push_back(variants[i].second);
+  }
+  write_file(
+      dir / "report.html",
+      comparison_html(runs, labels, fmt::format("Sweep {} over {}", sweep.name, sweep.pipeline.filename().string())));
 }
 
 }  // namespace
@@ -162,55 +226,11 @@ int run_sweep(const Sweep& sweep, const std::vector<std::string>& overrides, con
     if (code == kExitInterrupted) break;
   }
 
-  // The table: varied values, then the collected metrics.
-  std::vector<std::string> header;
-  for (const auto& v : sweep.vary) header.push_back(v.first);
-  header.insert(header.end(), sweep.collect.begin(), sweep.collect.end());
-  header.push_back("status");
-  std::string csv = fmt::format("{}\n", fmt::join(header, ","));
-  std::string md = fmt::format("# Sweep {} over {}\n\n| {} |\n|", sweep.name, sweep.pipeline.filename().string(),
-                               fmt::join(header, " | "));
-  for (size_t i = 0; i < header.size(); ++i) md += "---|";
-  md += "\n";
-  std::string data;
-  for (size_t i = 0; i < results.size(); ++i) {
-    std::vector<std::string> row;
-    const auto& sets = variants[i].first;
-    for (const auto& s : sets) row.push_back(s.substr(s.find('=') + 1));
-    for (size_t c = 0; c < sweep.collect.size(); ++c) {
-      const auto& key = sweep.collect[c];
-      const auto dot = key.find('.');
-      std::string value = "";
-      auto step = results[i].metrics.find(key.substr(0, dot));
-      if (step != results[i].metrics.end()) {
-        auto m = step->second.find(key.substr(dot + 1));
-        if (m != step->second.end()) value = fmt::format("{:.4f}", m->second);
-      }
-      row.push_back(value);
-      if (c == 0 && !value.empty()) data += fmt::format("{} \"{}\" {}\n", i, variants[i].second, value);
-    }
-    row.push_back(results[i].code == kExitOk ? "ok" : fmt::format("failed ({})", results[i].code));
-    std::vector<std::string> fields;
-    for (const auto& f : row) fields.push_back(csv_field(f));
-    csv += fmt::format("{}\n", fmt::join(fields, ","));
-    md += fmt::format("| {} |\n", fmt::join(row, " | "));
-  }
-  write_file(dir / "summary.csv", csv);
-  write_file(dir / "summary.md", md);
-  if (!sweep.collect.empty() && !data.empty()) {
-    try {
-      const std::string script = fmt::format(
-          "set title '{}' noenhanced\nset ylabel '{}' noenhanced\nset xlabel '{}' noenhanced\nset grid\n"
-          "set xtics noenhanced\nset offsets 0.3, 0.3, 0, 0\nunset key\n"
-          "plot 'd.dat' using 1:3:xtic(2) with linespoints pt 7 ps 1.2 lw 2",
-          sweep.name, sweep.collect.front(),
-          fmt::join(std::vector<std::string>(header.begin(), header.begin() + sweep.vary.size()), ", "));
-      write_file(dir / "summary.png", gnuplot_png(script, {{"d.dat", data}}));
-    } catch (const std::exception& e) {
-      log.write(LogLevel::Warning, "sweep", std::string("no plot: ") + e.what());
-    }
-  }
-  log.write(LogLevel::Info, "sweep", fmt::format("summary in {}", (dir / "summary.md").string()));
+  write_summary(dir, sweep, variants, results, log);
+  write_sweep_report(dir, sweep, variants, results);
+  log.write(
+      LogLevel::Info, "sweep",
+      fmt::format("summary in {}, runs compared in {}", (dir / "summary.md").string(), (dir / "report.html").string()));
   return code;
 }
 

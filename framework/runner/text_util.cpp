@@ -12,28 +12,38 @@ std::string did_you_mean(const std::string& word, const std::vector<std::string>
   return match.empty() ? std::string() : fmt::format("; did you mean '{}'?", match);
 }
 
-std::string json_quote(const std::string& text) {
+std::string csv_field(const std::string& s) {
+  if (s.find_first_of(",\"\n") == std::string::npos) return s;
   std::string out = "\"";
-  for (unsigned char c : text) {
+  for (char c : s) out += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return out + "\"";
+}
+
+std::string html_escape(const std::string& text) {
+  std::string out;
+  out.reserve(text.size());
+  for (char c : text) {
     switch (c) {
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
       case '"':
-        out += "\\\"";
+        out += "&quot;";
         break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\t':
-        out += "\\t";
+      case '\'':
+        out += "&#39;";
         break;
       default:
-        if (c < 0x20) out += fmt::format("\\u{:04x}", c);
-        else out += static_cast<char>(c);
+        out += c;
     }
   }
-  return out + "\"";
+  return out;
 }
 
 }  // namespace facet

@@ -126,8 +126,11 @@ class DrawStep final : public facet::Step {
         progress->advance();
       }
       progress.reset();
-      ctx.info("epoch {}/{}: training -ELBO {:.2f} nats per image (KL {:.1f})", epoch + 1, epochs,
-               total / static_cast<double>(order.numel()), total_kl / static_cast<double>(order.numel()));
+      const double images = static_cast<double>(order.numel());
+      ctx.info("epoch {}/{}: training -ELBO {:.2f} nats per image (KL {:.1f})", epoch + 1, epochs, total / images,
+               total_kl / images);
+      ctx.scalar("train/-ELBO", epoch + 1, total / images);
+      ctx.scalar("train/KL", epoch + 1, total_kl / images);
     }
 
     net->eval();

@@ -97,6 +97,10 @@ class GanStep final : public facet::Step {
       progress.reset();
       ctx.info("epoch {}/{}: D loss {:.3f}, G loss {:.3f}, D(real) {:.2f}, D(fake) {:.2f}", epoch + 1, epochs,
                mean.discriminator, mean.generator, mean.real_score, mean.fake_score);
+      ctx.scalar("discriminator/loss", epoch + 1, mean.discriminator);
+      ctx.scalar("generator/loss", epoch + 1, mean.generator);
+      ctx.scalar("real/D", epoch + 1, mean.real_score);
+      ctx.scalar("fake/D", epoch + 1, mean.fake_score);
       last = mean;
     }
     ctx.metric("final_discriminator_loss", last.discriminator);

@@ -261,6 +261,13 @@ std::vector<EpochRecord> train_heads(torch::nn::Module& model, const Forward& fo
     ctx.info("epoch {}/{}: train loss {:.4f} acc {:.4f} | val loss {:.4f} acc {:.4f} | lr {:.2e} | {:.1f} s", epoch + 1,
              options.epochs, record.train_loss, record.train_accuracy, record.val_loss, record.val_accuracy, record.lr,
              record.seconds);
+    ctx.scalar("train/loss", epoch + 1, record.train_loss);
+    ctx.scalar("train/accuracy", epoch + 1, record.train_accuracy);
+    if (val.size() > 0) {
+      ctx.scalar("val/loss", epoch + 1, record.val_loss);
+      ctx.scalar("val/accuracy", epoch + 1, record.val_accuracy);
+    }
+    ctx.scalar("lr", epoch + 1, record.lr);
     if (val.size() == 0 || record.val_accuracy > best_accuracy) {
       best_accuracy = record.val_accuracy;
       best = snapshot(model);

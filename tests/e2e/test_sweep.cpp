@@ -28,6 +28,11 @@ TEST_CASE("runner sweep: every variant runs, upstream steps are reused, one tabl
   CHECK(fs::file_size(sweeps / "summary.png") > 1000);
   CHECK(fs::exists(sweeps / "01_val" / "metrics.json"));
   CHECK(fs::exists(sweeps / "02_test" / "evaluation" / "evaluation.md"));
+  // One page compares the variants: the varied setting is highlighted.
+  const auto report = test::read_text(sweeps / "report.html");
+  CHECK_THAT(report, Catch::Contains("<h1>Sweep subsets over smoke.yaml</h1>") &&
+                         Catch::Contains("<code>steps.evaluation.with.subset</code></td><td class=\"differs\">val</td>"
+                                         "<td class=\"differs\">test</td>"));
 }
 
 TEST_CASE("runner sweep: a bad variant stops the sweep before anything runs", "[runner][sweep][errors]") {

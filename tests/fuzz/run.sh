@@ -20,9 +20,12 @@ mkdir -p "$findings"
 mkdir -p "$work/seeds/fuzz_pipeline" "$work/seeds/fuzz_index" "$work/seeds/fuzz_artifact"
 cp "$root"/pipelines/*.yaml "$root"/experiments/*.yaml "$work/seeds/fuzz_pipeline/"
 printf 'name: s\nsteps:\n  faces: {uses: synthfaces}\n---set\nsteps.faces.with.count=5\n' >"$work/seeds/fuzz_pipeline/set.yaml"
-pubfig="${FACET_PUBFIG_INDEX:-$root/../shared/data/pubfig}"
-for f in "$pubfig"/*.txt; do
-  [[ -f "$f" ]] && head -c 6000 "$f" >"$work/seeds/fuzz_index/$(basename "$f")"
+# PubFig's own index files, where they are (as tests/support finds them).
+for pubfig in "${FACET_PUBFIG_INDEX:-}" "$root/../shared/data/pubfig" /work/shared/data/pubfig; do
+  if [[ -n "$pubfig" && -f "$pubfig/dev_urls.txt" ]]; then
+    for f in "$pubfig"/*.txt; do head -c 6000 "$f" >"$work/seeds/fuzz_index/$(basename "$f")"; done
+    break
+  fi
 done
 printf '2\n5_o_Clock_Shadow Smiling\n000001.jpg -1  1\n000002.jpg  1 -1\n' >"$work/seeds/fuzz_index/list_attr_celeba.txt"
 printf '1\nimage_id x_1 y_1 width height\n000001.jpg    95  71 226 313\n' >"$work/seeds/fuzz_index/list_bbox_celeba.txt"

@@ -10,6 +10,7 @@ find_package(fmt REQUIRED)
 find_package(OpenSSL REQUIRED)
 find_package(Threads REQUIRED)
 find_package(CURL REQUIRED)
+find_package(nlohmann_json 3 REQUIRED)
 
 # Debian splits OpenCV into per-module packages without the CMake config;
 # fall back to the plain libraries when OpenCVConfig.cmake is absent.
@@ -35,4 +36,15 @@ if(NOT TARGET facet_hdf5)
   target_include_directories(facet_hdf5 INTERFACE ${HDF5_INCLUDE_DIRS})
   target_link_libraries(facet_hdf5 INTERFACE ${HDF5_C_LIBRARIES})
   target_compile_definitions(facet_hdf5 INTERFACE ${HDF5_DEFINITIONS})
+endif()
+
+# GitHub-flavoured Markdown (tables) for the run reports; Debian's
+# libcmark-gfm-dev ships no CMake config.
+if(NOT TARGET facet_cmark)
+  find_path(FACET_CMARK_INCLUDE cmark-gfm.h REQUIRED)
+  find_library(FACET_CMARK_LIBRARY cmark-gfm REQUIRED)
+  find_library(FACET_CMARK_EXTENSIONS_LIBRARY cmark-gfm-extensions REQUIRED)
+  add_library(facet_cmark INTERFACE)
+  target_include_directories(facet_cmark INTERFACE ${FACET_CMARK_INCLUDE})
+  target_link_libraries(facet_cmark INTERFACE ${FACET_CMARK_EXTENSIONS_LIBRARY} ${FACET_CMARK_LIBRARY})
 endif()

@@ -76,6 +76,13 @@ class FACET_API Context {
   /// steps report it too).
   virtual void metric(const std::string& name, double value) = 0;
 
+  /// One point of a training curve: `name` at `step` (an epoch, or an
+  /// iteration). Names say what and on which data: "train/loss",
+  /// "val/accuracy"; the run's report.html draws the series that end alike
+  /// ("/loss") in one chart. Kept with the cache entry, and written to
+  /// <run folder>/<step id>/scalars.csv on every run, cached or not.
+  virtual void scalar(const std::string& name, std::int64_t step, double value) = 0;
+
   virtual std::unique_ptr<ProgressBar> progress(const std::string& label, std::int64_t total,
                                                 const std::string& unit) = 0;
 
