@@ -11,26 +11,16 @@
 #include <cstring>
 #include <thread>
 
-#include <openssl/evp.h>
-
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
 #include "facet/errors.hpp"
+#include "text_util.hpp"
 
 namespace facet {
 namespace fs = std::filesystem;
 
 namespace {
-std::string sha256_hex(const std::string& text) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int length = 0;
-  EVP_Digest(text.data(), text.size(), digest, &length, EVP_sha256(), nullptr);
-  std::string hex;
-  for (unsigned int i = 0; i < length; ++i) hex += fmt::format("{:02x}", digest[i]);
-  return hex;
-}
-
 std::string file_stamp(const fs::directory_entry& entry) {
   const auto mtime = entry.last_write_time().time_since_epoch().count();
   return fmt::format("{} {}", entry.file_size(), mtime);
@@ -52,10 +42,11 @@ std::string path_fingerprint(const fs::path& path) {
 }
 }  // namespace
 
-std::string cache_key(const StepConfig& step, std::uint64_t seed,
-                      const std::map<std::string, std::string>& input_keys) {
+std::string cache_key(const StepConfig& step, std::uint64_t seed, const std::map<std::string, std::string>& input_keys,
+                      int ranks) {
   std::string text = "facet-cache-key v1\n";
   text += fmt::format("step {}\nversion {}\nseed {}\n", step.step->info.name, step.step->info.version, seed);
+  if (ranks > 1) text += fmt::format("ranks {}\n", ranks);  // absent for one process: its keys stay as they were
   for (const auto& [name, value] : step.params.values())
     text += fmt::format("param {} {}\n", name, format_value(value));
   for (const auto& [port, key] : input_keys) text += fmt::format("input {} {}\n", port, key);
@@ -163,27 +154,31 @@ bool Cache::contains(const std::string& step_name, const std::string& key) const
   return fs::exists(path_for(step_name, key));
 }
 
-std::optional<CacheHit> Cache::lookup(const StepConfig& step, const std::string& key, std::string* problem) const {
+std::optional<CacheHit> Cache::read(const StepConfig& step, const std::string& key, std::string* problem) const {
   const auto path = path_for(step.step->info.name, key);
   if (!fs::exists(path)) return std::nullopt;
-  std::string why;
   try {
     FileAttrs attrs;
     CacheHit hit;
     hit.outputs = read_artifact_file(path, &attrs);
-    why = entry_problem(step, key, hit.outputs, attrs);
-    if (why.empty()) {
-      for (const auto& [name, value] : attrs) {
-        if (name.rfind(kMetricPrefix, 0) != 0) continue;
-        if (const auto* d = std::get_if<double>(&value)) hit.metrics[name.substr(std::strlen(kMetricPrefix))] = *d;
-      }
-      return hit;
+    *problem = entry_problem(step, key, hit.outputs, attrs);
+    if (!problem->empty()) return std::nullopt;
+    for (const auto& [name, value] : attrs) {
+      if (name.rfind(kMetricPrefix, 0) != 0) continue;
+      if (const auto* d = std::get_if<double>(&value)) hit.metrics[name.substr(std::strlen(kMetricPrefix))] = *d;
     }
+    return hit;
   } catch (const std::exception& e) {
-    why = e.what();
+    *problem = e.what();
   }
-  *problem = set_aside(path, why);
   return std::nullopt;
+}
+
+std::optional<CacheHit> Cache::lookup(const StepConfig& step, const std::string& key, std::string* problem) const {
+  std::string why;
+  auto hit = read(step, key, &why);
+  if (!hit && !why.empty()) *problem = set_aside(path_for(step.step->info.name, key), why);
+  return hit;
 }
 
 std::string Cache::set_aside(const fs::path& entry, const std::string& why) const {

@@ -21,7 +21,9 @@ namespace facet {
 /// Content hash of one step: step name, plugin version, resolved parameters,
 /// the keys of its inputs, its derived seed and the state of the files its
 /// path parameters name (SHA-256, hex).
-std::string cache_key(const StepConfig& step, std::uint64_t seed, const std::map<std::string, std::string>& input_keys);
+/// `ranks`: the processes a data-parallel step trains on, when more than one.
+std::string cache_key(const StepConfig& step, std::uint64_t seed, const std::map<std::string, std::string>& input_keys,
+                      int ranks = 1);
 
 /// What a cache entry records besides the outputs.
 struct EntryStamp {
@@ -74,6 +76,10 @@ class Cache {
   /// A damaged or foreign file is moved aside (set_aside), `problem` says
   /// what happened, and nullopt is returned so that the step is recomputed.
   std::optional<CacheHit> lookup(const StepConfig& step, const std::string& key, std::string* problem) const;
+
+  /// The entry for `key`, checked as lookup() does, but left where it is when
+  /// it cannot be used (a rank other than 0 only reads the cache).
+  std::optional<CacheHit> read(const StepConfig& step, const std::string& key, std::string* problem) const;
 
   /// Whether an entry exists (for --dry-run; not validated).
   bool contains(const std::string& step_name, const std::string& key) const;

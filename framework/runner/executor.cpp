@@ -1,5 +1,7 @@
 #include "executor.hpp"
 
+#include <unistd.h>
+
 #include <chrono>
 #include <ctime>
 #include <thread>
@@ -20,8 +22,13 @@
 namespace facet {
 namespace fs = std::filesystem;
 
-int intra_op_threads(int requested) {
-  return requested > 0 ? requested : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+int intra_op_threads(int requested, int local_ranks) {
+  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const int fair_share = std::max(1, cores / std::max(1, local_ranks));
+  if (requested <= 0) return fair_share;
+  // Ranks on one machine share its cores: more threads than cores makes
+  // OpenMP's spinning threads wait for each other (many times slower).
+  return local_ranks > 1 ? std::min(requested, fair_share) : requested;
 }
 
 void write_bytes(const torch::Tensor& bytes, const fs::path& path) {
@@ -30,86 +37,7 @@ void write_bytes(const torch::Tensor& bytes, const fs::path& path) {
       path, std::string_view(static_cast<const char*>(contiguous.data_ptr()), static_cast<size_t>(contiguous.numel())));
 }
 
-std::uint64_t derive_seed(std::uint64_t pipeline_seed, const std::string& step_id) {
-  // FNV-1a over the step id, mixed with the pipeline seed by splitmix64.
-  std::uint64_t h = 1469598103934665603ULL;
-  for (unsigned char c : step_id) h = (h ^ c) * 1099511628211ULL;
-  std::uint64_t z = h ^ (pipeline_seed + 0x9E3779B97F4A7C15ULL);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-  return (z ^ (z >> 31)) >> 1;  // 63 bits: fits torch's int64 seeds
-}
-
 namespace {
-
-/// The Context a running step sees.
-class RunContext final : public Context {
- public:
-  RunContext(const StepConfig& step, std::uint64_t seed, torch::Device device, int threads, fs::path run_dir,
-             RunLog& log, ArtifactFileWriter& writer)
-      : step_(step),
-        seed_(seed),
-        device_(device),
-        threads_(threads),
-        run_dir_(std::move(run_dir)),
-        log_(log),
-        writer_(writer) {}
-
-  const std::string& step_id() const override { return step_.id; }
-  std::uint64_t seed() const override { return seed_; }
-  torch::Device device() const override { return device_; }
-  int threads() const override { return threads_; }
-  const fs::path& run_dir() const override { return run_dir_; }
-  void log(LogLevel level, const std::string& message) override { log_.write(level, step_.id, message); }
-  void metric(const std::string& name, double value) override { metrics_[name] = value; }
-  std::unique_ptr<ProgressBar> progress(const std::string& label, std::int64_t total,
-                                        const std::string& unit) override {
-    return std::make_unique<TerminalProgress>(log_, step_.id, label, total, unit);
-  }
-  bool cancelled() const override { return cancel_flag().load(); }
-  void save_file(const std::string& name, const std::string& bytes) override {
-    if (name.empty() || name.find('/') != std::string::npos || name[0] == '.') {
-      throw Error(fmt::format("step '{}': file name '{}' must be a plain name", step_.id, name));
-    }
-    if (name == kScalarsFile) {
-      throw Error(fmt::format("step '{}': the file name {} is kept for Context::scalar", step_.id, name));
-    }
-    keep_file(name, bytes);
-  }
-  /// The saved files, with the curves as scalars.csv when any were reported.
-  const Artifact& files() {
-    if (!scalars_.empty()) keep_file(kScalarsFile, scalars_.to_csv());
-    return files_;
-  }
-  void scalar(const std::string& name, std::int64_t step, double value) override {
-    if (name.empty()) throw Error(fmt::format("step '{}': a scalar needs a name (\"train/loss\")", step_.id));
-    scalars_.add(name, step, value);
-  }
-
-  std::unique_ptr<RowWriter> create_rows(const std::string& output, const std::string& tensor,
-                                         std::vector<std::int64_t> shape, torch::ScalarType dtype) override {
-    return writer_.create_rows(output, tensor, std::move(shape), dtype);
-  }
-  const std::map<std::string, double>& metrics() const { return metrics_; }
-
- private:
-  const StepConfig& step_;
-  std::uint64_t seed_;
-  torch::Device device_;
-  int threads_;
-  fs::path run_dir_;
-  RunLog& log_;
-  ArtifactFileWriter& writer_;
-  void keep_file(const std::string& name, const std::string& bytes) {
-    files_.set(name, torch::from_blob(const_cast<char*>(bytes.data()), {static_cast<std::int64_t>(bytes.size())},
-                                      torch::kUInt8)
-                         .clone());
-  }
-
-  std::map<std::string, double> metrics_;
-  Artifact files_;
-  ScalarLog scalars_;
-};
 
 struct StepRecord {
   std::string status;  // "ran", "cached", "failed", "interrupted"
@@ -187,42 +115,7 @@ void export_files(const Artifacts& outputs, const fs::path& dir) {
   for (const auto& name : it->second.tensor_names()) write_bytes(it->second.get(name), dir / name);
 }
 
-/// Checks a step kept its output contract (a plugin bug otherwise).
-void check_outputs(const StepConfig& step, const Artifacts& outputs) {
-  for (const auto& port : step.step->info.outputs) {
-    if (outputs.count(port.name) == 0) {
-      throw Error(fmt::format("step '{}' ({}) returned no output '{}' although it declares it; this is a bug in {}",
-                              step.id, step.step->info.name, port.name, step.step->library.filename().string()));
-    }
-  }
-  for (const auto& [name, artifact] : outputs) {
-    bool declared = false;
-    for (const auto& port : step.step->info.outputs) declared = declared || port.name == name;
-    if (!declared) {
-      throw Error(fmt::format("step '{}' ({}) returned undeclared output '{}'; this is a bug in {}", step.id,
-                              step.step->info.name, name, step.step->library.filename().string()));
-    }
-  }
-}
-
 }  // namespace
-
-Artifacts run_step(const StepRun& run, const Artifacts& inputs, const fs::path& file, RunLog& log,
-                   std::map<std::string, double>* metrics) {
-  const StepConfig& s = run.step;
-  ArtifactFileWriter writer(file);
-  RunContext ctx(s, run.seed, run.device, run.threads, run.run_dir, log, writer);
-  torch::manual_seed(run.seed);
-  auto step = s.step->factory();
-  Artifacts outputs = step->run(inputs, s.params, ctx);
-  ctx.check_cancelled();
-  check_outputs(s, outputs);
-  if (const auto& files = ctx.files(); !files.tensor_names().empty()) outputs[kFilesGroup] = files;
-  write_entry(writer, outputs, {run.key, s.step->info.name, s.step->info.version, ctx.metrics()});
-  outputs.clear();
-  if (metrics != nullptr) *metrics = ctx.metrics();
-  return read_artifact_file(file);
-}
 
 namespace {
 
@@ -231,8 +124,11 @@ namespace {
 class Execution {
  public:
   Execution(const Pipeline& p, const RunOptions& options, RunLog& log)
-      : p_(p), options_(options), log_(log), cache_(options.cache_dir) {
+      : p_(p), options_(options), log_(log), cache_(options.cache_dir), world_(options.world) {
     check_step_ids(p, options);
+    if (world_ != nullptr && options.no_cache) {
+      throw Error("--no-cache runs in one process only: the other ranks take rank 0's outputs from the cache");
+    }
     if (!options.until.empty()) needed_ = needed_for(p, options.until);
     // A step asked to rerun invalidates everything downstream of it: their
     // cache keys only know the upstream keys, not the new outputs.
@@ -264,21 +160,27 @@ class Execution {
   }
 
   int run(RunSummary* summary) {
-    threads_ = intra_op_threads(p_.threads);
+    threads_ = intra_op_threads(p_.threads, world_ != nullptr ? options_.local_ranks : 1);
     torch::set_num_threads(threads_);
     device_ = torch::Device(p_.device);
+    if (world_ != nullptr && device_.is_cuda()) device_ = torch::Device(torch::kCUDA, options_.local_rank);
     try {
       open_run_folder();
     } catch (const std::exception& e) {
       log_.write(LogLevel::Error, "", e.what());
       return kExitStepFailed;
     }
-    if (!options_.no_cache) remove_stale_temporaries();
+    if (leader() && !options_.no_cache) remove_stale_temporaries();
     int code = run_steps();
     results_.clear();
     std::error_code ignored;
     fs::remove_all(run_dir_ / ".scratch", ignored);
-    code = finish(code);
+    if (leader()) {
+      code = finish(code);
+    } else {
+      fs::remove_all(run_dir_, ignored);  // a follower's scratch folder
+    }
+    if (world_ != nullptr) world_->finish();
     if (summary != nullptr) {
       summary->code = code;
       summary->run_dir = run_dir_;
@@ -289,15 +191,27 @@ class Execution {
 
  private:
   bool selected(const std::string& id) const { return needed_.empty() || needed_.count(id) != 0; }
+  /// Rank 0, or the only process: it writes the cache and the run folder.
+  bool leader() const { return world_ == nullptr || world_->rank() == 0; }
+  bool parallel(const StepConfig& s) const {
+    return world_ != nullptr && s.step->info.parallelism != Parallelism::Once;
+  }
 
   void compute_key(const StepConfig& s) {
     std::map<std::string, std::string> input_keys;
     for (const auto& [port, in] : s.inputs) input_keys[port] = keys_.at(in.step) + "/" + in.output;
     seeds_[s.id] = derive_seed(p_.seed, s.id);
-    keys_[s.id] = cache_key(s, seeds_[s.id], input_keys);
+    // Data-parallel training depends a little on how many ranks share a batch; sharded work does not.
+    const int ranks = world_ != nullptr && s.step->info.parallelism == Parallelism::DataParallel ? world_->size() : 1;
+    keys_[s.id] = cache_key(s, seeds_[s.id], input_keys, ranks);
   }
 
   void open_run_folder() {
+    if (!leader()) {  // a follower writes no run folder: a scratch folder of its own
+      run_dir_ = fs::temp_directory_path() / fmt::format("facet-rank{}-{}", world_->rank(), ::getpid());
+      fs::create_directories(run_dir_);
+      return;
+    }
     run_dir_ = options_.run_dir.empty() ? make_run_dir(options_, p_) : options_.run_dir;
     fs::create_directories(run_dir_);
     log_.open_file(run_dir_ / "run.log");
@@ -321,7 +235,7 @@ class Execution {
       StepRecord& record = records_[s.id];
       try {
         take_or_compute(s, record);
-        export_files(results_.at(s.id), run_dir_ / s.id);
+        if (leader()) export_files(results_.at(s.id), run_dir_ / s.id);
       } catch (const Cancelled&) {
         record.status = "interrupted";
         record.error = "interrupted (Ctrl-C or SIGTERM); the next run starts again at this step";
@@ -350,6 +264,7 @@ class Execution {
     // LibTorch errors carry a backtrace: the message for the user is its first part.
     const auto* torch_error = dynamic_cast<const c10::Error*>(&e);
     record.error = torch_error != nullptr ? torch_error->what_without_backtrace() : e.what();
+    if (world_ != nullptr && leader() && parallel(s)) record.error = other_rank_failure(s).value_or(record.error);
     log_.write(LogLevel::Error, s.id, fmt::format("step '{}' ({}) failed: {}", s.id, s.step->info.name, record.error));
     if (torch_error != nullptr) log_.write(LogLevel::Debug, s.id, torch_error->what());
     if (const auto* fe = dynamic_cast<const Error*>(&e); fe != nullptr && !fe->detail().empty()) {
@@ -358,11 +273,34 @@ class Execution {
     outcome_ = "failed";
   }
 
+  /// Another rank's failure reaches rank 0 as a broken collective operation:
+  /// the rank that reported an error, or the ranks lost without one.
+  std::optional<std::string> other_rank_failure(const StepConfig& s) {
+    try {
+      const auto lost = world_->lost_ranks();  // meanwhile, a rank that failed says why
+      for (int r = 1; r < world_->size(); ++r) {
+        if (const auto why = world_->peek(fmt::format("failed/{}/{}", s.id, r)); !why.empty()) {
+          return fmt::format("rank {} failed: {}", r, why);
+        }
+      }
+      if (!lost.empty()) {
+        return fmt::format("rank{} {} lost: killed, or its machine or network is gone (no heartbeat for 2 s)",
+                           lost.size() > 1 ? "s" : "", fmt::join(lost, ", "));
+      }
+    } catch (const std::exception&) {
+    }
+    return std::nullopt;
+  }
+
   /// The step's outputs into results_: from the cache, or computed under the
   /// entry's lock (a second runner on the same cache waits, then reads them).
   void take_or_compute(const StepConfig& s, StepRecord& record) {
     compute_key(s);  // again: an upstream step may have written the files a path parameter names
     record.key = keys_.at(s.id);
+    if (world_ != nullptr) {
+      leader() ? lead(s, record) : follow(s, record);
+      return;
+    }
     if (options_.no_cache) {
       compute_repairing(s, record, run_dir_ / ".scratch" / fmt::format("{}.h5", s.id));
       return;
@@ -370,14 +308,73 @@ class Execution {
     const bool may_reuse = rerun_.count(s.id) == 0;
     if (may_reuse && take_cached(s, record)) return;
     const EntryLock lock = cache_.lock(
-        s.step->info.name, record.key,
-        [&](const std::string& holder) {
-          log_.write(LogLevel::Info, s.id, fmt::format("waiting for {}, which is computing this step", holder));
-        },
+        s.step->info.name, record.key, [&](const std::string& holder) { waiting_for(s, holder); },
         [] { return cancel_flag().load(); });
     if (may_reuse && take_cached(s, record)) return;
     compute_repairing(s, record, cache_.path_for(s.step->info.name, record.key));
     rerun_.erase(s.id);  // fresh now: a repair later in this run may reuse it
+  }
+
+  /// Rank 0 of several: decides whether the step runs, tells the other
+  /// ranks (plan/<id>), runs it (alone, or with them for a parallel step)
+  /// and says when its entry is in the cache (done/<id>).
+  void lead(const StepConfig& s, StepRecord& record) {
+    const bool may_reuse = rerun_.count(s.id) == 0;
+    bool cached = may_reuse && take_cached(s, record);
+    EntryLock lock;
+    if (!cached) {
+      lock = cache_.lock(
+          s.step->info.name, record.key, [&](const std::string& holder) { waiting_for(s, holder); },
+          [] { return cancel_flag().load(); });
+      cached = may_reuse && take_cached(s, record);
+    }
+    world_->publish("plan/" + s.id, cached ? "cached" : "compute");
+    if (cached) return;
+    try {
+      compute_repairing(s, record, cache_.path_for(s.step->info.name, record.key));
+    } catch (const std::exception& e) {
+      world_->publish("done/" + s.id, std::string("failed: ") + e.what());
+      throw;
+    }
+    rerun_.erase(s.id);
+    world_->publish("done/" + s.id, "ok");
+  }
+
+  /// Another rank: follows rank 0's plan, takes part in a parallel step, and
+  /// reads the outputs rank 0 wrote.
+  void follow(const StepConfig& s, StepRecord& record) {
+    const auto cancelled = [] { return cancel_flag().load(); };
+    const auto plan = world_->await("plan/" + s.id, cancelled);
+    if (plan == "compute") {
+      if (parallel(s)) {
+        try {
+          Artifacts inputs;
+          for (const auto& [port, in] : s.inputs) inputs[port] = results_.at(in.step).at(in.output);
+          StepRun run{s, seeds_.at(s.id), keys_.at(s.id), device_, threads_, run_dir_, &world_->group()};
+          run_step_on_other_rank(run, inputs, log_);
+        } catch (const std::exception& e) {
+          world_->publish(fmt::format("failed/{}/{}", s.id, world_->rank()), e.what());
+          throw;
+        }
+      }
+      const auto done = world_->await("done/" + s.id, cancelled);
+      if (done != "ok") throw Error(fmt::format("rank 0 failed at this step: {}", done.substr(done.find(' ') + 1)));
+    }
+    std::string problem;
+    auto hit = cache_.read(s, record.key, &problem);
+    if (!hit) {
+      throw Error(
+          fmt::format("rank {} cannot read rank 0's cache entry {} ({}): is --cache-dir a folder every rank "
+                      "shares?",
+                      world_->rank(), cache_.path_for(s.step->info.name, record.key).string(),
+                      problem.empty() ? "missing" : problem));
+    }
+    results_[s.id] = std::move(hit->outputs);
+    record.status = "cached";
+  }
+
+  void waiting_for(const StepConfig& s, const std::string& holder) {
+    log_.write(LogLevel::Info, s.id, fmt::format("waiting for {}, which is computing this step", holder));
   }
 
   bool take_cached(const StepConfig& s, StepRecord& record) {
@@ -406,6 +403,12 @@ class Execution {
         if (owner == nullptr || owner == &s || repairs >= p_.steps.size()) throw;
         results_.erase(owner->id);
         log_.write(LogLevel::Warning, owner->id, cache_.set_aside(e.file(), e.what()));
+        if (world_ != nullptr) {  // the other ranks hold it open and would need to recompute it together
+          throw Error(
+              fmt::format("step '{}' read a damaged cache entry of step '{}', now moved aside: run again to "
+                          "recompute it",
+                          s.id, owner->id));
+        }
         const EntryLock lock = cache_.lock(
             owner->step->info.name, keys_.at(owner->id), [](const std::string&) {},
             [] { return cancel_flag().load(); });
@@ -419,7 +422,8 @@ class Execution {
     Artifacts inputs;
     for (const auto& [port, in] : s.inputs) inputs[port] = results_.at(in.step).at(in.output);
     log_.write(LogLevel::Info, s.id, fmt::format("running {} {}", s.step->info.name, s.step->info.version));
-    const StepRun run{s, seeds_.at(s.id), keys_.at(s.id), device_, threads_, run_dir_};
+    const StepRun run{
+        s, seeds_.at(s.id), keys_.at(s.id), device_, threads_, run_dir_, parallel(s) ? &world_->group() : nullptr};
     results_[s.id] = run_step(run, inputs, file, log_, &record.metrics);
     record.status = "ran";
     record.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
@@ -457,6 +461,7 @@ class Execution {
   const RunOptions& options_;
   RunLog& log_;
   Cache cache_;
+  World* world_;                  ///< null: one process
   std::set<std::string> needed_;  ///< with --until: the steps to run; else empty
   std::set<std::string> rerun_;
   std::map<std::string, std::string> keys_;

@@ -7,8 +7,10 @@
 
 #include <torch/types.h>
 
+#include "distributed.hpp"
 #include "pipeline.hpp"
 #include "run_log.hpp"
+#include "step_run.hpp"
 
 namespace facet {
 
@@ -20,6 +22,9 @@ struct RunOptions {
   std::filesystem::path cache_dir = ".facet-cache";
   std::filesystem::path runs_dir = "runs";
   std::filesystem::path run_dir;  ///< when set, the run folder itself (sweeps); else runs_dir/<name>/<timestamp>
+  World* world = nullptr;         ///< the ranks of a run started on several processes; null: one process
+  int local_rank = 0;             ///< this process among the ranks on this machine (its GPU)
+  int local_ranks = 1;            ///< ranks on this machine (they share its cores)
 };
 
 /// What a run did, step by step (metrics.json holds the same).
@@ -35,33 +40,14 @@ constexpr int kExitStepFailed = 1;
 constexpr int kExitBadInput = 2;
 constexpr int kExitInterrupted = 130;
 
-/// One step execution: the validated step and what the runner derived for it.
-struct StepRun {
-  const StepConfig& step;
-  std::uint64_t seed = 0;
-  std::string key;  ///< cache key recorded in the output file
-  torch::Device device = torch::kCPU;
-  int threads = 1;
-  std::filesystem::path run_dir;
-};
-
-/// Runs one step and writes its outputs atomically to `file` as a cache
-/// entry; returns them as read back from that file (so fresh and cached
-/// results behave alike). Throws what the step throws, facet::Cancelled on
-/// Ctrl-C; nothing is left at `file` then.
-Artifacts run_step(const StepRun& run, const Artifacts& inputs, const std::filesystem::path& file, RunLog& log,
-                   std::map<std::string, double>* metrics = nullptr);
-
 /// Runs (or with dry_run, plans) a validated pipeline. Returns an exit code.
 int execute(const Pipeline& pipeline, const RunOptions& options, RunLog& log, RunSummary* summary = nullptr);
 
-/// Intra-op threads for a requested count: 0 means one per core.
-int intra_op_threads(int requested);
+/// Intra-op threads for a requested count: 0 means one per core, shared by
+/// the `local_ranks` processes of a run on this machine.
+int intra_op_threads(int requested, int local_ranks = 1);
 
 /// Writes a step's saved file (bytes as a uint8 tensor) to `path`.
 void write_bytes(const torch::Tensor& bytes, const std::filesystem::path& path);
-
-/// Seed of one step: derived from the pipeline seed and the step id.
-std::uint64_t derive_seed(std::uint64_t pipeline_seed, const std::string& step_id);
 
 }  // namespace facet

@@ -10,6 +10,7 @@
 #include "facet/artifact_file.hpp"
 #include "facet/files.hpp"
 #include "generate.hpp"
+#include "launcher.hpp"
 #include "pipeline.hpp"
 #include "plugin_registry.hpp"
 #include "report.hpp"
@@ -22,7 +23,8 @@ using namespace facet;
 namespace {
 
 constexpr const char* kUsage = R"(usage:
-  runner PIPELINE.yaml [options]     run a pipeline (same as: runner run PIPELINE.yaml)
+  runner PIPELINE.yaml [options]     run a pipeline (same as: runner run PIPELINE.yaml);
+                                     --nproc-per-node N runs it on N processes
   runner sweep SWEEP.yaml [options]  run a pipeline once per combination of values (experiments/)
   runner generate --from RUN_FOLDER --attributes "Male, Smiling" [--count N] --out FACES.png
                                      faces for attributes from the generator of a finished run
@@ -61,7 +63,38 @@ int report_command(const std::vector<std::string>& args, const po::variables_map
   return kExitOk;
 }
 
-int run_command(const std::string& command, const std::vector<std::string>& args, const po::variables_map& vm) {
+LaunchOptions launch_options(const po::variables_map& vm) {
+  LaunchOptions o;
+  o.nproc_per_node = vm["nproc-per-node"].as<int>();
+  o.nnodes = vm["nnodes"].as<int>();
+  o.node_rank = vm["node-rank"].as<int>();
+  o.master_addr = vm["master-addr"].as<std::string>();
+  o.master_port = vm["master-port"].as<int>();
+  return o;
+}
+
+/// Runs a validated pipeline in this process: alone, or as one rank of several.
+int run_pipeline(const Pipeline& pipeline, RunOptions options, RunLog& log) {
+  install_interrupt_handler();
+  const WorldSpec spec = world_from_environment();
+  std::unique_ptr<World> world;
+  if (spec.size > 1 && !options.dry_run) {
+    log.set_rank(spec.rank);
+    try {
+      world = World::join(spec, sha256_hex(resolved_yaml(pipeline)), options.cache_dir);
+    } catch (const Error& e) {
+      log.write(LogLevel::Error, "", e.what());
+      return kExitStepFailed;
+    }
+    options.world = world.get();
+    options.local_rank = spec.local_rank;
+    options.local_ranks = spec.local_size;
+  }
+  return execute(pipeline, options, log);
+}
+
+int run_command(const std::string& command, const std::vector<std::string>& args, const po::variables_map& vm,
+                char** argv) {
   PluginRegistry registry;
   registry.load_dirs(plugin_search_path(vm["plugin-path"].as<std::vector<std::string>>()));
   report_plugin_problems(registry);
@@ -109,14 +142,19 @@ int run_command(const std::string& command, const std::vector<std::string>& args
   for (const auto& id : vm["rerun"].as<std::vector<std::string>>()) options.rerun.insert(id);
   options.cache_dir = vm["cache-dir"].as<std::string>();
   options.runs_dir = vm["runs-dir"].as<std::string>();
+  const LaunchOptions launch = launch_options(vm);
+  const bool launching = launch.nproc_per_node > 1 || launch.nnodes > 1;
   if (command == "sweep") {
+    if (launching || world_from_environment().size > 1) {
+      throw Error("runner sweep runs in one process; run a variant's pipeline with --nproc-per-node instead");
+    }
     const Sweep sweep = load_sweep(args[0]);
     install_interrupt_handler();
     return run_sweep(sweep, overrides, options, registry, log);
   }
-  const Pipeline pipeline = load_pipeline(args[0], overrides, registry);
-  install_interrupt_handler();
-  return execute(pipeline, options, log);
+  const Pipeline pipeline = load_pipeline(args[0], overrides, registry);  // bad input fails here, once
+  if (launching && std::getenv("RANK") == nullptr && !options.dry_run) return launch_workers(launch, argv);
+  return run_pipeline(pipeline, options, log);
 }
 
 }  // namespace
@@ -145,6 +183,15 @@ int main(int argc, char** argv) {
       "generate: the generator step's id, when the run has several")(
       "seed", po::value<std::uint64_t>()->default_value(1), "generate: seed of the faces drawn")("verbose,v",
                                                                                                  "show debug messages");
+  po::options_description ranks("several processes (torchrun's conventions; README: Running on several processes)");
+  ranks.add_options()("nproc-per-node", po::value<int>()->default_value(1),
+                      "processes (ranks) to start on this machine")("nnodes", po::value<int>()->default_value(1),
+                                                                    "machines taking part")(
+      "node-rank", po::value<int>()->default_value(0), "this machine's place among them (0 hosts the rendezvous)")(
+      "master-addr", po::value<std::string>()->default_value(""), "rank 0's machine (as MASTER_ADDR)")(
+      "master-port", po::value<int>()->default_value(0),
+      "the rendezvous port on it (as MASTER_PORT); 0: a free port, one machine only");
+  visible.add(ranks);
   po::options_description hidden;
   hidden.add_options()("words", po::value<std::vector<std::string>>()->default_value({}, ""), "command and arguments");
   po::options_description all;
@@ -168,7 +215,7 @@ int main(int argc, char** argv) {
     } else {
       command = "run";
     }
-    return run_command(command, words, vm);
+    return run_command(command, words, vm, argv);
   } catch (const PipelineError& e) {
     for (const auto& message : e.messages()) std::cerr << message << '\n';
     return kExitBadInput;

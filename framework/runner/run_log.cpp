@@ -59,9 +59,11 @@ void RunLog::check_file() {
 }
 
 void RunLog::write(LogLevel level, const std::string& scope, const std::string& message) {
-  const std::string prefix = scope.empty() ? "" : "[" + scope + "] ";
+  std::string prefix = scope.empty() ? "" : "[" + scope + "] ";
+  if (rank_ >= 0) prefix = fmt::format("[rank {}] {}", rank_, prefix);
   append(fmt::format("{} {}{}", level_name(level), prefix, message));
   if (level == LogLevel::Debug && !verbose_) return;
+  if (rank_ > 0 && level == LogLevel::Info && !verbose_) return;
   const std::string tag = level == LogLevel::Warning ? "warning: " : level == LogLevel::Error ? "error: " : "";
   std::cerr << prefix << tag << message << '\n';
 }
@@ -130,6 +132,7 @@ std::string TerminalProgress::line() const {
 
 void TerminalProgress::draw(bool final) {
   last_draw_ = Clock::now();
+  if (log_.rank_ > 0 && !log_.verbose_) return;  // rank 0 shows the progress of a step the ranks share
   const auto text = line();
   if (log_.tty()) {
     std::cerr << '\r' << text << "\x1b[K" << (final ? "\n" : "") << std::flush;

@@ -19,6 +19,9 @@ class RunLog {
   explicit RunLog(bool verbose = false) : verbose_(verbose) {}
   void open_file(const std::filesystem::path& file);
   void write(LogLevel level, const std::string& scope, const std::string& message);
+  /// This process is rank `rank` of several: lines say so, and a rank other
+  /// than 0 keeps to warnings and errors (everything with --verbose).
+  void set_rank(int rank) { rank_ = rank; }
   /// A line for the file only (progress lines drawn on a terminal).
   void file_only(const std::string& line);
   /// Throws facet::Error when run.log could not be written in full (a full
@@ -29,6 +32,7 @@ class RunLog {
 
  private:
   bool verbose_;
+  int rank_ = -1;  ///< -1: the only process
   bool tty_ = false;
   bool tty_checked_ = false;
   void append(const std::string& line);

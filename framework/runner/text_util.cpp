@@ -1,5 +1,7 @@
 #include "text_util.hpp"
 
+#include <openssl/evp.h>
+
 #include <algorithm>
 
 #include <fmt/format.h>
@@ -10,6 +12,15 @@ namespace facet {
 std::string did_you_mean(const std::string& word, const std::vector<std::string>& candidates) {
   const auto match = nearest(word, candidates);
   return match.empty() ? std::string() : fmt::format("; did you mean '{}'?", match);
+}
+
+std::string sha256_hex(const std::string& text) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  EVP_Digest(text.data(), text.size(), digest, &length, EVP_sha256(), nullptr);
+  std::string hex;
+  for (unsigned int i = 0; i < length; ++i) hex += fmt::format("{:02x}", digest[i]);
+  return hex;
 }
 
 std::string csv_field(const std::string& s) {

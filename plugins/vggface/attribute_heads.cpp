@@ -53,25 +53,42 @@ void AttributeHeadsImpl::set_constant(std::int64_t head, std::int64_t cls) {
   heads_->bias[offset + cls].fill_(10.0);  // a softmax probability of ~1 for this class
 }
 
+torch::Tensor head_loss_denominators(const torch::Tensor& labels, const std::vector<std::int64_t>& num_classes,
+                                     const torch::Tensor& class_weights) {
+  const auto known = labels >= 0;
+  if (!class_weights.defined()) return known.sum(0).to(torch::kFloat32);
+  std::vector<torch::Tensor> per_head;
+  std::int64_t offset = 0;
+  for (size_t h = 0; h < num_classes.size(); ++h) {
+    const auto k = num_classes[h];
+    const auto target = labels.select(1, static_cast<std::int64_t>(h));
+    const auto w = class_weights.slice(0, offset, offset + k).to(labels.device());
+    per_head.push_back((w.index_select(0, target.clamp_min(0)) * known.select(1, static_cast<std::int64_t>(h))).sum());
+    offset += k;
+  }
+  return torch::stack(per_head).to(torch::kFloat32);
+}
+
 torch::Tensor masked_heads_loss(const torch::Tensor& logits, const torch::Tensor& labels,
-                                const std::vector<std::int64_t>& num_classes, const torch::Tensor& class_weights) {
+                                const std::vector<std::int64_t>& num_classes, const torch::Tensor& class_weights,
+                                const torch::Tensor& denominators) {
   namespace F = torch::nn::functional;
+  // Divided by the known labels' count (or total weight) per head: the mean
+  // without a host sync per head.
+  const auto divide_by =
+      (denominators.defined() ? denominators : head_loss_denominators(labels, num_classes, class_weights))
+          .to(logits.options())
+          .clamp_min(1e-12);
   auto total = torch::zeros({}, logits.options());
   std::int64_t offset = 0;
   for (size_t h = 0; h < num_classes.size(); ++h) {
     const auto k = num_classes[h];
     const auto target = labels.select(1, static_cast<std::int64_t>(h));
-    // Summed over known labels (ignore_index drops the unknown -1), divided by
-    // their count (or total weight): the mean without a host sync per head.
+    // Summed over known labels: ignore_index drops the unknown -1.
     auto options = F::CrossEntropyFuncOptions().ignore_index(-1).reduction(torch::kSum);
-    torch::Tensor denominator = (target >= 0).sum().to(logits.scalar_type());
-    if (class_weights.defined()) {
-      const auto w = class_weights.slice(0, offset, offset + k);
-      options.weight(w);
-      denominator = (w.index_select(0, target.clamp_min(0)) * (target >= 0)).sum();
-    }
-    total =
-        total + F::cross_entropy(logits.slice(1, offset, offset + k), target, options) / denominator.clamp_min(1e-12);
+    if (class_weights.defined()) options.weight(class_weights.slice(0, offset, offset + k));
+    total = total + F::cross_entropy(logits.slice(1, offset, offset + k), target, options) /
+                        divide_by[static_cast<std::int64_t>(h)];
     offset += k;
   }
   return total;

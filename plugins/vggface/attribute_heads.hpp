@@ -43,8 +43,16 @@ TORCH_MODULE(AttributeHeads);
 /// Sum over heads of the mean cross-entropy of the known labels (label -1 is
 /// unknown: it adds no loss and no gradient). `class_weights` (optional, one
 /// weight per class, heads side by side) reweights imbalanced attributes.
+/// `denominators` (optional, one per head, from head_loss_denominators):
+/// divide by these instead of the batch's own counts, so that ranks that each
+/// hold part of a batch add up to the loss of the whole batch.
 torch::Tensor masked_heads_loss(const torch::Tensor& logits, const torch::Tensor& labels,
-                                const std::vector<std::int64_t>& num_classes, const torch::Tensor& class_weights = {});
+                                const std::vector<std::int64_t>& num_classes, const torch::Tensor& class_weights = {},
+                                const torch::Tensor& denominators = {});
+
+/// Per head, the count (or total class weight) of the known labels in `labels`: [H].
+torch::Tensor head_loss_denominators(const torch::Tensor& labels, const std::vector<std::int64_t>& num_classes,
+                                     const torch::Tensor& class_weights = {});
 
 /// Predicted class of every head: [B, H].
 torch::Tensor predict_classes(const torch::Tensor& logits, const std::vector<std::int64_t>& num_classes);

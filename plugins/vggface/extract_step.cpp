@@ -27,7 +27,8 @@ class Extract final : public facet::Step {
              {"images", "images [N, 3, S, S] uint8"},
              {"labels", "labels to carry along with the features", /*optional=*/true}},
             {{"features", "features [N, D] float32 (streamed), person, image_id, and labels when connected"},
-             {"predictions", "classes [N, H] int64 and confidence [N, H] float32 per head; head_names, num_classes"}}};
+             {"predictions", "classes [N, H] int64 and confidence [N, H] float32 per head; head_names, num_classes"}},
+            facet::Parallelism::Sharded};
   }
 
   Artifacts run(const Artifacts& inputs, const facet::Params& params, facet::Context& ctx) override {
@@ -43,20 +44,29 @@ class Extract final : public facet::Step {
 
     auto features = ctx.create_rows("features", "features", {n, width}, torch::kFloat32);
     std::vector<torch::Tensor> classes, confidence;
-    std::mt19937_64 rng(ctx.seed());
-    c10::InferenceMode inference;  // no autograd bookkeeping at all: the outputs are only stored
+    std::mt19937_64 rng(ctx.seed());  // unused: no augmentation here
     auto progress = ctx.progress("extracting " + layer, n, "images");
-    for (std::int64_t begin = 0; begin < n; begin += batch) {
-      const auto end = std::min(n, begin + batch);
-      const auto x = vggface::preprocess(images.rows("images", begin, end), prep, rng).to(ctx.device());
-      const auto activations = net->backbone->forward(x, layer);
-      const auto fc7 = layer == "fc7" ? activations : net->backbone->forward(x, "fc7");
-      const auto logits = net->heads->forward(fc7);
-      features->append(activations.flatten(1).cpu().contiguous());
-      auto [c, p] = vggface::classes_and_confidence(logits, num_classes);
-      classes.push_back(c);
-      confidence.push_back(p);
-      progress->advance(end - begin);
+    // Batches shared out over the ranks; rank 0 stores them in row order.
+    facet::for_each_chunk_in_order(
+        ctx.group(), n, batch,
+        [&](std::int64_t begin, std::int64_t end) -> std::vector<torch::Tensor> {
+          c10::InferenceMode inference;  // no autograd bookkeeping at all: the outputs are only stored
+          const auto x = vggface::preprocess(images.rows("images", begin, end), prep, rng).to(ctx.device());
+          const auto activations = net->backbone->forward(x, layer);
+          const auto fc7 = layer == "fc7" ? activations : net->backbone->forward(x, "fc7");
+          auto [c, p] = vggface::classes_and_confidence(net->heads->forward(fc7), num_classes);
+          return {activations.flatten(1).cpu(), c.cpu(), p.cpu()};
+        },
+        [&](const std::vector<torch::Tensor>& out) {
+          features->append(out[0].contiguous());
+          classes.push_back(out[1]);
+          confidence.push_back(out[2]);
+          progress->advance(out[0].size(0));
+        });
+    if (classes.empty()) {  // a rank other than 0: what it returns is not kept
+      const auto heads = static_cast<std::int64_t>(num_classes.size());
+      classes.push_back(torch::zeros({0, heads}, torch::kInt64));
+      confidence.push_back(torch::zeros({0, heads}, torch::kFloat32));
     }
 
     Artifact feats;

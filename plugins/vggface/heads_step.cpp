@@ -36,7 +36,8 @@ class HeadsStep final : public facet::Step {
              {"split", "train and val row indices (from split)"}},
             {{"model", "the heads' weights and architecture (best validation epoch)"},
              {"predictions", "classes [N, H] int64 and confidence [N, H] float32 for every row"},
-             {"history", "per epoch: train_loss, train_accuracy, val_loss, val_accuracy, lr"}}};
+             {"history", "per epoch: train_loss, train_accuracy, val_loss, val_accuracy, lr"}},
+            facet::Parallelism::DataParallel};
   }
 
   Artifacts run(const Artifacts& inputs, const facet::Params& params, facet::Context& ctx) override {
@@ -55,7 +56,9 @@ class HeadsStep final : public facet::Step {
     vggface::AttributeHeads heads(options);
     heads->to(ctx.device());
     const auto device = ctx.device();
-    vggface::Forward forward = [&](const torch::Tensor& raw, bool) { return heads->forward(raw.to(device)); };
+    vggface::Forward forward = [&](const torch::Tensor& raw, bool, const facet::Share& rows) {
+      return heads->forward(raw.slice(0, rows.begin, rows.end).to(device));
+    };
     const auto& split = inputs.at("split");
     vggface::RowBatches train(features, "features", vggface::to_rows(split.get("train")));
     vggface::RowBatches val(features, "features", vggface::to_rows(split.get("val")));

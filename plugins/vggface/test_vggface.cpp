@@ -151,7 +151,9 @@ TEST_CASE("vggface: heads no better than their majority class on validation beco
   std::vector<std::int64_t> train_rows, val_rows;
   for (std::int64_t i = 0; i < 40; ++i) (i % 2 == 0 ? train_rows : val_rows).push_back(i);
   vggface::RowBatches train(data, "features", train_rows), val(data, "features", val_rows);
-  vggface::Forward forward = [&](const torch::Tensor& raw, bool) { return heads->forward(raw); };
+  vggface::Forward forward = [&](const torch::Tensor& raw, bool, const facet::Share& rows) {
+    return heads->forward(raw.slice(0, rows.begin, rows.end));
+  };
   std::mt19937_64 rng(1);
   const auto replaced = vggface::apply_majority_fallback(*heads, forward, train, val, labels, {2, 2}, 8, rng);
   CHECK(replaced == std::vector<std::int64_t>{1});

@@ -71,6 +71,22 @@ void set_lr(torch::optim::Optimizer& optimizer, double lr) {
 /// Correct and known label counts per head, accumulated over batches.
 struct HeadCounts {
   torch::Tensor correct, known;
+  /// Adds the other ranks' counts (every rank calls it; a rank without rows counts zeros).
+  void sum_over(facet::Group& group, std::int64_t heads) {
+    if (group.size() == 1) return;
+    auto both = torch::zeros({2, heads}, torch::kFloat64);
+    if (known.defined()) {
+      both[0].copy_(correct.cpu());
+      both[1].copy_(known.cpu());
+    }
+    group.sum(both);
+    if (both[1].sum().item<double>() == 0) {
+      *this = {};  // no rank had a row
+      return;
+    }
+    correct = both[0];
+    known = both[1];
+  }
   void add(const torch::Tensor& predicted, const torch::Tensor& labels) {
     const auto mask = labels >= 0;
     const auto c = ((predicted == labels) & mask).sum(0).to(torch::kFloat64);
@@ -112,7 +128,7 @@ std::vector<std::int64_t> apply_majority_fallback(AttributeHeadsImpl& heads, con
   std::vector<torch::Tensor> val_labels;
   val.for_each(batch_size, /*shuffle=*/false, rng, [&](const torch::Tensor& raw, const torch::Tensor& index) {
     const auto y = labels.index_select(0, index);
-    model.add(predict_classes(forward(raw, false), num_classes).cpu(), y);
+    model.add(predict_classes(forward(raw, false, {0, raw.size(0)}), num_classes).cpu(), y);
     val_labels.push_back(y);
   });
   const auto train_labels = labels.index_select(0, torch::tensor(train.rows(), torch::kInt64));
@@ -187,19 +203,25 @@ std::string plot_history(const std::vector<EpochRecord>& history, const std::str
 
 std::pair<double, double> evaluate_heads(const Forward& forward, const RowBatches& rows, const torch::Tensor& labels,
                                          const std::vector<std::int64_t>& num_classes, std::int64_t batch_size,
-                                         std::mt19937_64& rng) {
+                                         std::mt19937_64& rng, facet::Group& group) {
   torch::NoGradGuard no_grad;
   HeadCounts counts;
-  double loss = 0;
+  auto loss = torch::zeros({1}, torch::kFloat64);
   std::int64_t batches = 0;
   rows.for_each(batch_size, /*shuffle=*/false, rng, [&](const torch::Tensor& raw, const torch::Tensor& index) {
-    const auto logits = forward(raw, false);
-    const auto y = labels.index_select(0, index).to(logits.device());
-    loss += masked_heads_loss(logits, y, num_classes).item<double>();
-    counts.add(predict_classes(logits, num_classes).cpu(), y.cpu());
     ++batches;
+    const auto share = facet::share_of(raw.size(0), group.rank(), group.size());
+    if (share.size() == 0) return;
+    const auto logits = forward(raw, false, share);
+    const auto batch_labels = labels.index_select(0, index);
+    const auto y = batch_labels.slice(0, share.begin, share.end).to(logits.device());
+    const auto denominators = head_loss_denominators(batch_labels, num_classes);
+    loss += masked_heads_loss(logits, y, num_classes, {}, denominators).detach().to(torch::kCPU, torch::kFloat64);
+    counts.add(predict_classes(logits, num_classes), y);
   });
-  return {counts.mean_accuracy(), batches > 0 ? loss / static_cast<double>(batches) : std::nan("")};
+  counts.sum_over(group, static_cast<std::int64_t>(num_classes.size()));
+  group.sum(loss);
+  return {counts.mean_accuracy(), batches > 0 ? loss.item<double>() / static_cast<double>(batches) : std::nan("")};
 }
 
 std::vector<EpochRecord> train_heads(torch::nn::Module& model, const Forward& forward, const RowBatches& train,
@@ -224,10 +246,14 @@ std::vector<EpochRecord> train_heads(torch::nn::Module& model, const Forward& fo
     weights = balanced_class_weights(labels.index_select(0, torch::tensor(all, torch::kInt64)), num_classes);
   }
 
+  auto& group = ctx.group();
+  facet::GradientSum gradients(group, model);
   std::vector<EpochRecord> history;
   std::vector<torch::Tensor> best;
   double best_accuracy = -1;
   const auto batches = (train.size() + options.batch_size - 1) / options.batch_size;
+  const auto device = model.parameters().front().device();
+  const auto device_weights = weights.defined() ? weights.to(device) : weights;
   for (std::int64_t epoch = 0; epoch < options.epochs; ++epoch) {
     const auto started = std::chrono::steady_clock::now();
     EpochRecord record;
@@ -235,28 +261,37 @@ std::vector<EpochRecord> train_heads(torch::nn::Module& model, const Forward& fo
     set_lr(*optimizer, record.lr);
     model.train();
     HeadCounts counts;
-    double loss_sum = 0;
+    // Summed on the device and read once per epoch: no host sync per batch.
+    auto loss_sum = torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat64).device(device));
     auto progress = ctx.progress(fmt::format("epoch {}/{}", epoch + 1, options.epochs), batches, "batches");
-    train.for_each(
-        options.batch_size, /*shuffle=*/true, rng, [&](const torch::Tensor& raw, const torch::Tensor& index) {
-          optimizer->zero_grad();
-          const auto logits = forward(raw, true);
-          const auto y = labels.index_select(0, index).to(logits.device());
-          auto loss =
-              masked_heads_loss(logits, y, num_classes, weights.defined() ? weights.to(logits.device()) : weights);
-          loss.backward();
-          optimizer->step();
-          loss_sum += loss.item<double>();
-          counts.add(predict_classes(logits.detach(), num_classes).cpu(), y.cpu());
-          progress->note(fmt::format("loss {:.3f}", loss.item<double>()));
-          progress->advance(1);
-        });
+    train.for_each(options.batch_size, /*shuffle=*/true, rng,
+                   [&](const torch::Tensor& raw, const torch::Tensor& index) {
+                     optimizer->zero_grad();
+                     const auto share = facet::share_of(raw.size(0), group.rank(), group.size());
+                     if (share.size() > 0) {
+                       const auto logits = forward(raw, true, share);
+                       const auto batch_labels = labels.index_select(0, index);
+                       const auto y = batch_labels.slice(0, share.begin, share.end).to(logits.device());
+                       const auto denominators = head_loss_denominators(batch_labels, num_classes, weights);
+                       auto loss = masked_heads_loss(logits, y, num_classes, device_weights, denominators);
+                       loss.backward();
+                       loss_sum += loss.detach().to(torch::kFloat64);
+                       counts.add(predict_classes(logits.detach(), num_classes), y);
+                     }
+                     gradients.finish();
+                     optimizer->step();
+                     progress->advance(1);
+                   });
     progress.reset();
-    record.train_loss = loss_sum / static_cast<double>(batches);
+    auto loss_total = loss_sum.cpu().reshape({1});
+    group.sum(loss_total);
+    counts.sum_over(group, static_cast<std::int64_t>(num_classes.size()));
+    gradients.share_buffers();
+    record.train_loss = loss_total.item<double>() / static_cast<double>(batches);
     record.train_accuracy = counts.mean_accuracy();
     model.eval();
     std::tie(record.val_accuracy, record.val_loss) =
-        evaluate_heads(forward, val, labels, num_classes, options.batch_size, rng);
+        evaluate_heads(forward, val, labels, num_classes, options.batch_size, rng, group);
     record.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     ctx.info("epoch {}/{}: train loss {:.4f} acc {:.4f} | val loss {:.4f} acc {:.4f} | lr {:.2e} | {:.1f} s", epoch + 1,
              options.epochs, record.train_loss, record.train_accuracy, record.val_loss, record.val_accuracy, record.lr,

@@ -11,6 +11,7 @@
 #include "batches.hpp"
 #include "facet/artifact.hpp"
 #include "facet/context.hpp"
+#include "facet/group.hpp"
 #include "facet/params.hpp"
 
 namespace vggface {
@@ -36,12 +37,19 @@ struct EpochRecord {
   double train_loss = 0, train_accuracy = 0, val_loss = 0, val_accuracy = 0, lr = 0, seconds = 0;
 };
 
-/// Network output of one batch: raw stored rows in, head logits out.
-using Forward = std::function<torch::Tensor(const torch::Tensor& raw, bool training)>;
+/// Network output for rows [rows.begin, rows.end) of one batch: raw stored
+/// rows in, head logits out. Random augmentation draws for the whole batch
+/// before keeping `rows`, so every rank of a data-parallel step draws the
+/// same numbers as one process would.
+using Forward = std::function<torch::Tensor(const torch::Tensor& raw, bool training, const facet::Share& rows)>;
 
 /// Trains the trainable parameters of `model` with the masked sum of head
 /// cross-entropies, keeps the weights of the epoch with the best validation
-/// accuracy (mean over heads) and restores them at the end.
+/// accuracy (mean over heads) and restores them at the end. Data-parallel
+/// over ctx.group(): every rank walks the same shuffled batches and computes
+/// its share of each (facet::share_of), gradients are summed (GradientSum)
+/// and the losses divided by the whole batch's label counts, so the ranks
+/// together take the steps one process would.
 std::vector<EpochRecord> train_heads(torch::nn::Module& model, const Forward& forward, const RowBatches& train,
                                      const RowBatches& val, const torch::Tensor& labels,
                                      const std::vector<std::int64_t>& num_classes, const TrainOptions& options,
@@ -71,9 +79,10 @@ facet::Artifact history_artifact(const std::vector<EpochRecord>& history);
 /// Training curves as a PNG: loss and mean head accuracy per epoch, train and validation.
 std::string plot_history(const std::vector<EpochRecord>& history, const std::string& title);
 
-/// Mean over heads of the accuracy on known labels, and the loss, of `rows`.
+/// Mean over heads of the accuracy on known labels, and the loss, of `rows`;
+/// each rank of `group` evaluates its share of every batch.
 std::pair<double, double> evaluate_heads(const Forward& forward, const RowBatches& rows, const torch::Tensor& labels,
                                          const std::vector<std::int64_t>& num_classes, std::int64_t batch_size,
-                                         std::mt19937_64& rng);
+                                         std::mt19937_64& rng, facet::Group& group = facet::single_process());
 
 }  // namespace vggface

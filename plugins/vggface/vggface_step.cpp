@@ -55,7 +55,8 @@ class VggFaceStep final : public facet::Step {
              {"split", "train and val row indices (from split)"},
              {"weights", "a vggface model artifact to start from (its backbone)", /*optional=*/true}},
             {{"model", "the trained network's weights and architecture (best validation epoch)"},
-             {"history", "per epoch: train_loss, train_accuracy, val_loss, val_accuracy, lr"}}};
+             {"history", "per epoch: train_loss, train_accuracy, val_loss, val_accuracy, lr"}},
+            facet::Parallelism::DataParallel};
   }
 
   Artifacts run(const Artifacts& inputs, const facet::Params& params, facet::Context& ctx) override {
@@ -93,8 +94,9 @@ class VggFaceStep final : public facet::Step {
     eval_prep.augment = false;
     std::mt19937_64 rng(ctx.seed());
     const auto device = ctx.device();
-    vggface::Forward forward = [&](const torch::Tensor& raw, bool training) {
-      return net->forward(vggface::preprocess(raw, training ? train_prep : eval_prep, rng).to(device));
+    vggface::Forward forward = [&](const torch::Tensor& raw, bool training, const facet::Share& rows) {
+      const auto input = vggface::preprocess(raw, training ? train_prep : eval_prep, rng);
+      return net->forward(input.slice(0, rows.begin, rows.end).to(device));
     };
     const auto train_rows = vggface::to_rows(split.get("train"));
     const auto val_rows = vggface::to_rows(split.get("val"));

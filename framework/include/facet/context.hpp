@@ -11,6 +11,7 @@
 
 #include "facet/artifact.hpp"
 #include "facet/export.hpp"
+#include "facet/group.hpp"
 
 namespace facet {
 
@@ -57,6 +58,11 @@ class FACET_API Context {
   virtual int threads() const = 0;
   /// This run's folder (figures, images, tables go here).
   virtual const std::filesystem::path& run_dir() const = 0;
+  /// The ranks running this step: several for a Sharded or DataParallel step
+  /// of a run started on several processes, else a group of one. Only rank
+  /// 0's outputs, files and metrics are kept; on the other ranks create_rows
+  /// writes nothing and its tensors read as zeros.
+  virtual Group& group() = 0;
 
   virtual void log(LogLevel level, const std::string& message) = 0;
   template <typename... A>

@@ -18,6 +18,20 @@ struct FACET_API PortSpec {
   bool optional = false;  ///< inputs only: may be left unconnected
 };
 
+/// How a step runs when the runner starts several processes (ranks).
+enum class Parallelism {
+  /// Rank 0 runs it; the other ranks wait for its outputs in the cache.
+  Once,
+  /// Every rank runs it on its share of the rows (Context::group(),
+  /// for_each_chunk_in_order); rank 0's outputs equal one process's, so the
+  /// cache key does not depend on the number of ranks.
+  Sharded,
+  /// Every rank trains on its share of each batch, gradients summed
+  /// (GradientSum); rank 0's model is kept. Float rounding and per-rank batch
+  /// norm make it depend a little on the number of ranks, which joins the key.
+  DataParallel,
+};
+
 /// Everything the runner knows about a step without running it.
 struct FACET_API StepInfo {
   std::string name;     ///< the name pipelines use in `uses:`
@@ -27,6 +41,7 @@ struct FACET_API StepInfo {
   std::vector<ParamSpec> params;
   std::vector<PortSpec> inputs;
   std::vector<PortSpec> outputs;
+  Parallelism parallelism = Parallelism::Once;
 };
 
 /// The interface every step implements. The runner checks parameters and
