@@ -75,7 +75,6 @@ LaunchOptions launch_options(const po::variables_map& vm) {
 
 /// Runs a validated pipeline in this process: alone, or as one rank of several.
 int run_pipeline(const Pipeline& pipeline, RunOptions options, RunLog& log) {
-  install_interrupt_handler();
   const WorldSpec spec = world_from_environment();
   std::unique_ptr<World> world;
   if (spec.size > 1 && !options.dry_run) {
@@ -90,6 +89,8 @@ int run_pipeline(const Pipeline& pipeline, RunOptions options, RunLog& log) {
     options.local_rank = spec.local_rank;
     options.local_ranks = spec.local_size;
   }
+  // Only now: until then Ctrl-C or SIGTERM (the launcher stopping a rank) ends this process at once.
+  install_interrupt_handler();
   return execute(pipeline, options, log);
 }
 

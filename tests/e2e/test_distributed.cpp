@@ -1,0 +1,183 @@
+// Runs of several ranks that go wrong: a rank killed, a rank that never
+// comes, a port in use, ranks running different pipelines. Each ends every
+// rank within a bounded time, with one error naming the rank and the cause,
+// and nothing half-written in the cache.
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+#include <catch2/catch.hpp>
+
+#include "test_support.hpp"
+
+using namespace facet;
+namespace fs = std::filesystem;
+
+namespace {
+
+// A training step long enough to be caught in the middle (about 0.1 s an epoch).
+const char* kLongTraining = R"(name: long
+seed: 3
+threads: 1
+steps:
+  faces:
+    uses: synthfaces
+    with: {count: 200, size: 32, persons: 16}
+  labels:
+    uses: binarize
+    inputs: {attributes: faces.attributes}
+  split:
+    uses: split
+    inputs: {people: faces.attributes}
+  backbone:
+    uses: vggface
+    with: {input_size: 32, width: 0.0625, epochs: 400, batch_size: 25}
+    inputs: {images: faces.images, labels: labels.labels, split: split.split}
+)";
+
+bool any_temporary(const fs::path& dir) {
+  for (const auto& e : fs::recursive_directory_iterator(dir)) {
+    if (e.path().filename().string().find(".tmp-") != std::string::npos) return true;
+  }
+  return false;
+}
+
+bool has_entry(const fs::path& cache, const std::string& step) {
+  if (!fs::exists(cache)) return false;
+  for (const auto& e : fs::directory_iterator(cache)) {
+    if (e.path().filename().string().rfind(step + "-", 0) == 0) return true;
+  }
+  return false;
+}
+
+/// A rank started by hand, as srun or torchrun would: `runner ARGS` with
+/// RANK, WORLD_SIZE and MASTER_* set, in the background, its output in LOG.
+std::string rank_command(int rank, int size, int port, const std::string& args, const std::string& log) {
+  return fmt::format(
+      "RANK={} WORLD_SIZE={} LOCAL_RANK={} LOCAL_WORLD_SIZE={} MASTER_ADDR=127.0.0.1 MASTER_PORT={} "
+      "FACET_DIST_TIMEOUT=5 {} {} > {} 2>&1",
+      rank, size, rank, size, port, test::runner_command(), args, log);
+}
+
+/// A port nobody listens on now.
+int free_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof address;
+  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
+  REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) == 0);
+  ::close(fd);
+  return ntohs(address.sin_port);
+}
+
+}  // namespace
+
+TEST_CASE("distributed: a rank killed during training ends the run, named, and the next run resumes", "[distributed]") {
+  const auto dir = test::temp_dir("dist_kill");
+  test::write_text(dir / "long.yaml", kLongTraining);
+  // The launcher's ranks are its children; rank 1 is killed once training is under way.
+  const auto r = test::run_command(
+      test::runner_command() +
+          " long.yaml --nproc-per-node 2 --cache-dir cache --runs-dir runs > out.log 2>&1 &\n"
+          "launcher=$!\n"
+          "for i in $(seq 1 600); do grep -q 'epoch 3/' out.log && break; sleep 0.1; done\n"
+          "for p in $(pgrep -P $launcher); do\n"
+          "  if tr '\\0' '\\n' < /proc/$p/environ | grep -qx RANK=1; then kill -9 $p; fi\n"
+          "done\n"
+          "start=$(date +%s); wait $launcher; echo \"status $?\"; echo \"took $(( $(date +%s) - start )) s\"",
+      dir);
+  const auto log = test::read_text(dir / "out.log");
+  INFO(r.output << log);
+  CHECK(r.output.find("status 0") == std::string::npos);
+  CHECK(log.find("error: rank 1 (pid") != std::string::npos);
+  CHECK(log.find("was killed by signal 9") != std::string::npos);
+  int took = 999;
+  std::sscanf(r.output.substr(r.output.find("took ")).c_str(), "took %d s", &took);
+  CHECK(took < 30);
+  CHECK_FALSE(any_temporary(dir / "cache"));
+  CHECK_FALSE(has_entry(dir / "cache", "vggface"));
+  CHECK(has_entry(dir / "cache", "split"));
+
+  // The next run takes the finished steps from the cache.
+  const auto again = test::run_runner(
+      "long.yaml --nproc-per-node 2 --cache-dir cache --runs-dir runs --set "
+      "steps.backbone.with.epochs=2",
+      dir);
+  INFO(again.output);
+  CHECK(again.status == 0);
+  CHECK(again.output.find("[split] cached") != std::string::npos);
+}
+
+TEST_CASE("distributed: a rank lost without a launcher is named by the rank that notices", "[distributed]") {
+  const auto dir = test::temp_dir("dist_lost");
+  test::write_text(dir / "long.yaml", kLongTraining);
+  const int port = free_port();
+  const std::string args = "long.yaml --cache-dir cache --runs-dir runs";
+  const auto r = test::run_command(
+      rank_command(1, 2, port, args, "rank1.log") + " &\nrank1=$!\n" + rank_command(0, 2, port, args, "rank0.log") +
+          " &\nrank0=$!\n"
+          "for i in $(seq 1 600); do grep -q 'epoch 3/' rank0.log && break; sleep 0.1; done\n"
+          "kill -9 $rank1; start=$(date +%s); wait $rank0; echo \"status $?\"; "
+          "echo \"took $(( $(date +%s) - start )) s\"",
+      dir);
+  const auto log = test::read_text(dir / "rank0.log");
+  INFO(r.output << log);
+  CHECK(r.output.find("status 1") != std::string::npos);
+  CHECK(log.find("rank 1 lost") != std::string::npos);
+  int took = 999;
+  std::sscanf(r.output.substr(r.output.find("took ")).c_str(), "took %d s", &took);
+  CHECK(took < 30);
+  CHECK_FALSE(any_temporary(dir / "cache"));
+}
+
+TEST_CASE("distributed: a rendezvous that never completes names the missing ranks", "[distributed]") {
+  const auto dir = test::temp_dir("dist_alone");
+  test::write_text(dir / "long.yaml", kLongTraining);
+  const auto r = test::run_command(
+      rank_command(0, 3, free_port(), "long.yaml --cache-dir cache", "out.log") + "; echo \"status $?\"", dir);
+  const auto log = test::read_text(dir / "out.log");
+  INFO(log);
+  CHECK(r.output.find("status 1") != std::string::npos);
+  CHECK(log.find("ranks 1, 2 of 3 did not join the rendezvous") != std::string::npos);
+  CHECK(log.find("within 5 s") != std::string::npos);
+}
+
+TEST_CASE("distributed: a port in use is named, with the option that changes it", "[distributed]") {
+  const auto dir = test::temp_dir("dist_port");
+  test::write_text(dir / "long.yaml", kLongTraining);
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof address;
+  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
+  REQUIRE(::listen(fd, 1) == 0);
+  REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) == 0);
+  const int port = ntohs(address.sin_port);
+  const auto r =
+      test::run_runner(fmt::format("long.yaml --nproc-per-node 2 --master-port {} --cache-dir cache", port), dir);
+  ::close(fd);
+  INFO(r.output);
+  CHECK(r.status == 1);
+  CHECK(r.output.find("rank 0 (pid") != std::string::npos);  // the launcher names the rank that failed
+  CHECK(r.output.find(fmt::format("port {} on 127.0.0.1 is in use; choose another with --master-port", port)) !=
+        std::string::npos);
+}
+
+TEST_CASE("distributed: ranks running different pipelines are refused at the rendezvous", "[distributed]") {
+  const auto dir = test::temp_dir("dist_mismatch");
+  test::write_text(dir / "long.yaml", kLongTraining);
+  const int port = free_port();
+  const auto r = test::run_command(rank_command(1, 2, port, "long.yaml --cache-dir cache --set seed=4", "rank1.log") +
+                                       " &\n" + rank_command(0, 2, port, "long.yaml --cache-dir cache", "rank0.log") +
+                                       "; echo \"status $?\"; wait",
+                                   dir);
+  const auto log = test::read_text(dir / "rank0.log") + test::read_text(dir / "rank1.log");
+  INFO(log);
+  CHECK(r.output.find("status 1") != std::string::npos);
+  CHECK(log.find("rank 1 runs another pipeline than rank 0") != std::string::npos);
+  CHECK_FALSE(has_entry(dir / "cache", "synthfaces"));
+}
