@@ -61,10 +61,26 @@ torch::Tensor gaussian_kl(const torch::Tensor& mu, const torch::Tensor& log_sigm
   return 0.5 * (mu.pow(2) + (2.0 * log_sigma).exp() - 2.0 * log_sigma - 1.0).sum(1);
 }
 
-torch::Tensor fitted_gaussian_nll(const torch::Tensor& squared_error_sum, double count) {
+torch::Tensor fitted_gaussian_nll(const torch::Tensor& squared_error_sum, double count,
+                                  const torch::Tensor& fitted_to) {
   constexpr double kMinVariance = 1e-6;  // sigma = 0.001
-  const auto variance = (squared_error_sum.detach() / count).clamp_min(kMinVariance);
+  const auto variance =
+      ((fitted_to.defined() ? fitted_to : squared_error_sum).detach() / count).clamp_min(kMinVariance);
   return 0.5 * squared_error_sum / variance + 0.5 * count * (variance.log() + std::log(2.0 * M_PI));
+}
+
+void clip_gradient_norm(const std::vector<torch::Tensor>& parameters, double max_norm) {
+  std::vector<torch::Tensor> grads;
+  for (const auto& p : parameters) {
+    if (p.grad().defined()) grads.push_back(p.grad());
+  }
+  if (grads.empty()) return;
+  std::vector<torch::Tensor> squares;
+  for (const auto& g : grads) squares.push_back(g.detach().pow(2).sum());
+  const auto norm = torch::stack(squares).sum().sqrt();
+  const auto factor = (max_norm / (norm + 1e-6)).clamp_max(1.0);  // as clip_grad_norm_
+  torch::NoGradGuard no_grad;
+  for (auto& g : grads) g.mul_(factor);
 }
 
 DrawImpl::DrawImpl(const DrawOptions& o) : options_(o) {

@@ -40,7 +40,15 @@ torch::Tensor gaussian_kl(const torch::Tensor& mu, const torch::Tensor& log_sigm
 /// the errors best (sigma^2 = squared_error_sum / count, Rybkin et al. 2021,
 /// "calibrated decoders"), held constant for the gradient. A fixed sigma
 /// would weigh reconstruction against the KL terms arbitrarily.
-torch::Tensor fitted_gaussian_nll(const torch::Tensor& squared_error_sum, double count);
+/// `fitted_to` (optional): the sum sigma is fitted to, when it is not
+/// `squared_error_sum` itself (every rank's, where each holds part of a batch).
+torch::Tensor fitted_gaussian_nll(const torch::Tensor& squared_error_sum, double count,
+                                  const torch::Tensor& fitted_to = {});
+
+/// Scales the gradients of `parameters` so that their joint L2 norm is at
+/// most `max_norm`, on the device: unlike LibTorch 1.13's clip_grad_norm_,
+/// it never waits for the device to read the norm back.
+void clip_gradient_norm(const std::vector<torch::Tensor>& parameters, double max_norm);
 
 struct DrawOptions {
   TORCH_ARG(std::int64_t, size) = 32;  ///< image width and height

@@ -56,7 +56,8 @@ class DrawStep final : public facet::Step {
              .range(0.0, 1000.0),
          gen::emphasis_spec(), gen::requests_spec(), gen::per_request_spec()},
         gen::input_ports(),
-        gen::output_ports()};
+        gen::output_ports(),
+        facet::Parallelism::DataParallel};
   }
 
   Artifacts run(const Artifacts& inputs, const facet::Params& params, facet::Context& ctx) override {
@@ -80,6 +81,9 @@ class DrawStep final : public facet::Step {
                              .temperature(params.get_float("temperature"));
     torch::manual_seed(static_cast<std::uint64_t>(ctx.seed() & 0x7fffffffffffffffULL));
     draw::Draw net(options);
+    auto& group = ctx.group();
+    facet::GradientSum gradients(group, *net);  // every rank starts from rank 0's weights
+    gen::seed_noise_per_rank(ctx);
     torch::optim::Adam optimizer(net->parameters(), torch::optim::AdamOptions(params.get_float("lr")));
     const std::int64_t epochs = params.get_int("epochs"), batch = params.get_int("batch_size");
     const double clip = params.get_float("clip"), kl_weight = params.get_float("kl_weight");
@@ -99,39 +103,57 @@ class DrawStep final : public facet::Step {
       for (const auto& k : out.kl) kl = kl + k;
       return std::make_pair(reconstruction, kl);
     };
-    // nats for `images` images from their summed terms.
+    // nats for `images` images from their summed terms; the Gaussian's sigma
+    // is fitted to `fitted_to` (the whole batch's squared errors).
     const double pixels = static_cast<double>(3 * size * size);
-    auto nats = [&](const torch::Tensor& reconstruction_sum, const torch::Tensor& kl_sum, double images) {
-      return (gaussian ? draw::fitted_gaussian_nll(reconstruction_sum, pixels * images) : reconstruction_sum) + kl_sum;
+    auto nats = [&](const torch::Tensor& reconstruction_sum, const torch::Tensor& kl_sum, double images,
+                    const torch::Tensor& fitted_to = {}) {
+      return (gaussian ? draw::fitted_gaussian_nll(reconstruction_sum, pixels * images, fitted_to)
+                       : reconstruction_sum) +
+             kl_sum;
     };
     for (std::int64_t epoch = 0; epoch < epochs; ++epoch) {
       net->train();
       const auto order = data.shuffled_train_rows(rng);
-      auto progress =
-          ctx.progress(fmt::format("epoch {}/{}", epoch + 1, epochs), (order.numel() + batch - 1) / batch, "batches");
-      double total = 0, total_kl = 0;
-      for (std::int64_t begin = 0; begin < order.numel(); begin += batch) {
+      const auto batches = (order.numel() + batch - 1) / batch;
+      auto progress = ctx.progress(fmt::format("epoch {}/{}", epoch + 1, epochs), batches, "batches");
+      // Summed where they are computed and read once per epoch: no wait for the device per batch.
+      const auto on_device = torch::TensorOptions().dtype(torch::kFloat64).device(ctx.device());
+      auto total = torch::zeros({}, on_device), total_kl = torch::zeros({}, on_device);
+      for (std::int64_t begin = 0, b = 0; begin < order.numel(); begin += batch, ++b) {
         const auto rows = order.slice(0, begin, std::min(order.numel(), begin + batch));
+        const auto share = facet::share_of(rows.numel(), group.rank(), group.size());
         optimizer.zero_grad();
-        const auto [reconstruction, kl] = terms(rows);
-        const auto images = static_cast<double>(rows.numel());
-        const auto loss = nats(reconstruction.sum(), kl.sum(), images) / images;
-        const auto objective = loss + (kl_weight - 1.0) * kl.sum() / images;  // the reported -ELBO stays unweighted
-        objective.backward();
-        if (clip > 0) torch::nn::utils::clip_grad_norm_(net->parameters(), clip);
+        const auto images = static_cast<double>(rows.numel());  // every rank's rows
+        torch::Tensor reconstruction, kl;
+        if (share.size() > 0) std::tie(reconstruction, kl) = terms(rows.slice(0, share.begin, share.end));
+        // The whole batch's sums (a sum over ranks): sigma is fitted to them and the -ELBO reported from them.
+        auto sums = share.size() > 0 ? torch::stack({reconstruction.sum(), kl.sum()}).detach()
+                                     : torch::zeros({2}, torch::TensorOptions().device(ctx.device()));
+        group.sum(sums);
+        if (share.size() > 0) {
+          // This rank's part of the batch's objective: the ranks' gradients sum to the batch's.
+          const auto objective = (nats(reconstruction.sum(), kl_weight * kl.sum(), images, sums[0])) / images;
+          objective.backward();
+        }
+        gradients.finish();
+        if (clip > 0) draw::clip_gradient_norm(net->parameters(), clip);
         optimizer.step();
-        total += loss.item<double>() * images;
-        total_kl += kl.sum().item<double>();
-        progress->note(fmt::format("-ELBO {:.1f} nats", loss.item<double>()));
+        const auto loss = nats(sums[0], sums[1], images).detach() / images;
+        total += loss.to(torch::kFloat64) * images;
+        total_kl += sums[1].to(torch::kFloat64);
+        if (b % 20 == 0) progress->note(fmt::format("-ELBO {:.1f} nats", loss.item<double>()));
         progress->advance();
       }
       progress.reset();
       const double images = static_cast<double>(order.numel());
-      ctx.info("epoch {}/{}: training -ELBO {:.2f} nats per image (KL {:.1f})", epoch + 1, epochs, total / images,
-               total_kl / images);
-      ctx.scalar("train/-ELBO", epoch + 1, total / images);
-      ctx.scalar("train/KL", epoch + 1, total_kl / images);
+      const double epoch_nats = total.item<double>() / images, epoch_kl = total_kl.item<double>() / images;
+      ctx.info("epoch {}/{}: training -ELBO {:.2f} nats per image (KL {:.1f})", epoch + 1, epochs, epoch_nats,
+               epoch_kl);
+      ctx.scalar("train/-ELBO", epoch + 1, epoch_nats);
+      ctx.scalar("train/KL", epoch + 1, epoch_kl);
     }
+    gradients.share_buffers();
 
     net->eval();
     torch::NoGradGuard no_grad;

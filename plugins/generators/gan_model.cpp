@@ -179,12 +179,19 @@ torch::Tensor GanImpl::sample(const torch::Tensor& condition, std::int64_t count
   return (generator(z, condition) + 1) / 2;
 }
 
-Trainer::Trainer(Gan gan, const TrainingOptions& options)
+Trainer::Trainer(Gan gan, const TrainingOptions& options, facet::Group& group)
     : gan_(std::move(gan)),
       options_(options),
       d_opt_(gan_->discriminator->parameters(),
              torch::optim::AdamOptions(options.lr()).betas({options.beta1(), 0.999})),
-      g_opt_(gan_->generator->parameters(), torch::optim::AdamOptions(options.lr()).betas({options.beta1(), 0.999})) {}
+      g_opt_(gan_->generator->parameters(), torch::optim::AdamOptions(options.lr()).betas({options.beta1(), 0.999})),
+      d_sum_(group, *gan_->discriminator),
+      g_sum_(group, *gan_->generator) {}
+
+void Trainer::share_buffers() {
+  d_sum_.share_buffers();
+  g_sum_.share_buffers();
+}
 
 Trainer::Verdicts Trainer::discriminate(const torch::Tensor& real, const torch::Tensor& fake,
                                         const torch::Tensor& condition) {
@@ -214,28 +221,32 @@ torch::Tensor Trainer::generator_loss(const torch::Tensor& fake, const torch::Te
   return F::binary_cross_entropy_with_logits(d_fake, torch::ones_like(d_fake));  // the non-saturating loss
 }
 
-StepLosses Trainer::step(const torch::Tensor& real, const torch::Tensor& condition) {
+StepLosses Trainer::step(const torch::Tensor& real, const torch::Tensor& condition, std::int64_t batch_rows) {
+  const double share = batch_rows > 0 ? static_cast<double>(real.size(0)) / static_cast<double>(batch_rows) : 1.0;
   const auto z = torch::randn({real.size(0), gan_->options().noise()});
   const auto fake = gan_->generator(z, condition);
 
   d_opt_.zero_grad();
   const auto verdicts = discriminate(real * 2 - 1, fake.detach(), condition);
-  verdicts.loss.backward();
+  (verdicts.loss * share).backward();
+  d_sum_.finish();
   d_opt_.step();
 
   // The generator's update needs gradients through D, not for D's weights.
   for (auto& p : gan_->discriminator->parameters()) p.requires_grad_(false);
   g_opt_.zero_grad();
   const auto g_loss = generator_loss(fake, condition);
-  g_loss.backward();
+  (g_loss * share).backward();
+  g_sum_.finish();
   g_opt_.step();
   for (auto& p : gan_->discriminator->parameters()) p.requires_grad_(true);
 
+  torch::NoGradGuard no_grad;
   StepLosses out;
-  out.discriminator = verdicts.loss.item<double>();
-  out.generator = g_loss.item<double>();
-  out.real_score = torch::sigmoid(verdicts.d_real).mean().item<double>();
-  out.fake_score = torch::sigmoid(verdicts.d_fake).mean().item<double>();
+  out.discriminator = verdicts.loss.detach() * share;
+  out.generator = g_loss.detach() * share;
+  out.real_score = torch::sigmoid(verdicts.d_real.detach()).mean() * share;
+  out.fake_score = torch::sigmoid(verdicts.d_fake.detach()).mean() * share;
   return out;
 }
 

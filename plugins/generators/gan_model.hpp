@@ -8,6 +8,8 @@
 
 #include <torch/torch.h>
 
+#include "facet/group.hpp"
+
 namespace gan {
 
 struct GanOptions {
@@ -106,18 +108,26 @@ struct TrainingOptions {
   TORCH_ARG(bool, mismatch) = true;
 };
 
+/// One step's losses as 0-d tensors on the model's device (read them when
+/// needed: reading waits for the device). In a data-parallel step, each
+/// rank's share of the batch's values: their sum over the ranks is the batch's.
 struct StepLosses {
-  double discriminator = 0, generator = 0;
-  double real_score = 0, fake_score = 0;  ///< mean D(x) and D(G(z)) as probabilities, before the updates
+  torch::Tensor discriminator, generator;
+  torch::Tensor real_score, fake_score;  ///< mean D(x) and D(G(z)) as probabilities, before the updates
 };
 
 /// Adam for each network and one training step: a discriminator update on
 /// real faces and fresh fakes, then a generator update through it.
 class Trainer {
  public:
-  Trainer(Gan gan, const TrainingOptions& options);
+  /// Data-parallel over `group`: both networks start from rank 0's weights.
+  Trainer(Gan gan, const TrainingOptions& options, facet::Group& group = facet::single_process());
   /// `real` [B, C, S, S] in [0, 1]; `condition` [B, condition] or undefined.
-  StepLosses step(const torch::Tensor& real, const torch::Tensor& condition);
+  /// `batch_rows`: the rows of the whole batch over every rank (0: B); each
+  /// rank's losses are weighted by its share so the gradients sum to the batch's.
+  StepLosses step(const torch::Tensor& real, const torch::Tensor& condition, std::int64_t batch_rows = 0);
+  /// Every rank gets rank 0's batch statistics (call before sampling).
+  void share_buffers();
   torch::Tensor discriminator_loss(const torch::Tensor& real, const torch::Tensor& fake,
                                    const torch::Tensor& condition);
   torch::Tensor generator_loss(const torch::Tensor& fake, const torch::Tensor& condition);
@@ -134,6 +144,7 @@ class Trainer {
   Gan gan_;
   TrainingOptions options_;
   torch::optim::Adam d_opt_, g_opt_;
+  facet::GradientSum d_sum_, g_sum_;
 };
 
 }  // namespace gan

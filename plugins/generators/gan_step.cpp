@@ -1,5 +1,7 @@
 // gan: trains a conditional DCGAN on a dataset's faces, conditioned on the
 // attribute vector (or fc7 features), and draws faces for attribute requests.
+#include <array>
+
 #include <facet/plugin.hpp>
 
 #include "gan_model.hpp"
@@ -45,7 +47,8 @@ class GanStep final : public facet::Step {
                          "count as fakes (Reed et al. 2016)"),
          gen::emphasis_spec(), gen::requests_spec(), gen::per_request_spec()},
         gen::input_ports(),
-        gen::output_ports()};
+        gen::output_ports(),
+        facet::Parallelism::DataParallel};
   }
 
   Artifacts run(const Artifacts& inputs, const facet::Params& params, facet::Context& ctx) override {
@@ -66,45 +69,62 @@ class GanStep final : public facet::Step {
                      .embedding(params.get_int("embedding"))
                      .condition(data.condition_width())
                      .spectral_norm(params.get_bool("spectral_norm")));
-    gan::Trainer trainer(net, gan::TrainingOptions()
-                                  .lr(params.get_float("lr"))
-                                  .beta1(params.get_float("beta1"))
-                                  .real_label(params.get_float("real_label"))
-                                  .mismatch(params.get_bool("mismatch")));
+    auto& group = ctx.group();
+    gan::Trainer trainer(net,
+                         gan::TrainingOptions()
+                             .lr(params.get_float("lr"))
+                             .beta1(params.get_float("beta1"))
+                             .real_label(params.get_float("real_label"))
+                             .mismatch(params.get_bool("mismatch")),
+                         group);
+    gen::seed_noise_per_rank(ctx);
     const std::int64_t epochs = params.get_int("epochs"), batch = params.get_int("batch_size");
     if (data.train_rows.numel() < batch) {
       throw facet::Error(fmt::format("the training split has {} faces, fewer than one batch of {}: lower batch_size",
                                      data.train_rows.numel(), batch));
     }
+    if (batch < 2 * group.size()) {
+      throw facet::Error(
+          fmt::format("batch_size {} over {} ranks leaves a rank fewer than 2 faces, and batch norm "
+                      "needs 2: raise batch_size to at least {}",
+                      batch, group.size(), 2 * group.size()));
+    }
     std::mt19937_64 rng(ctx.seed());
     net->train();
-    gan::StepLosses last;
+    std::array<double, 4> last{};  // D loss, G loss, D(real), D(fake): the last epoch's means
     for (std::int64_t epoch = 0; epoch < epochs; ++epoch) {
       const auto order = data.shuffled_train_rows(rng);
       const std::int64_t steps = order.numel() / batch;  // whole batches: batch norm needs more than one face
       auto progress = ctx.progress(fmt::format("epoch {}/{}", epoch + 1, epochs), steps, "batches");
-      gan::StepLosses mean;
+      // Summed where they are computed and read once per epoch: no wait for the device per batch.
+      auto sums = torch::zeros({4}, torch::TensorOptions().dtype(torch::kFloat64).device(ctx.device()));
       for (std::int64_t k = 0; k < steps; ++k) {
-        const auto rows = order.slice(0, k * batch, (k + 1) * batch);
-        const auto losses = trainer.step(data.pixels(rows), data.condition(rows));
-        mean.discriminator += losses.discriminator / steps;
-        mean.generator += losses.generator / steps;
-        mean.real_score += losses.real_score / steps;
-        mean.fake_score += losses.fake_score / steps;
-        progress->note(fmt::format("D {:.3f} G {:.3f}", losses.discriminator, losses.generator));
+        const auto batch_rows = order.slice(0, k * batch, (k + 1) * batch);
+        const auto share = facet::share_of(batch, group.rank(), group.size());
+        const auto rows = batch_rows.slice(0, share.begin, share.end);
+        const auto losses = trainer.step(data.pixels(rows), data.condition(rows), batch);
+        sums += torch::stack({losses.discriminator, losses.generator, losses.real_score, losses.fake_score})
+                    .to(torch::kFloat64);
+        if (k % 20 == 0) {
+          progress->note(fmt::format("D {:.3f} G {:.3f}", losses.discriminator.item<double>() * group.size(),
+                                     losses.generator.item<double>() * group.size()));
+        }
         progress->advance();
       }
       progress.reset();
-      ctx.info("epoch {}/{}: D loss {:.3f}, G loss {:.3f}, D(real) {:.2f}, D(fake) {:.2f}", epoch + 1, epochs,
-               mean.discriminator, mean.generator, mean.real_score, mean.fake_score);
-      ctx.scalar("discriminator/loss", epoch + 1, mean.discriminator);
-      ctx.scalar("generator/loss", epoch + 1, mean.generator);
-      ctx.scalar("real/D", epoch + 1, mean.real_score);
-      ctx.scalar("fake/D", epoch + 1, mean.fake_score);
-      last = mean;
+      auto means = (sums / static_cast<double>(steps)).cpu();
+      group.sum(means);
+      for (std::size_t i = 0; i < last.size(); ++i) last[i] = means[static_cast<std::int64_t>(i)].item<double>();
+      ctx.info("epoch {}/{}: D loss {:.3f}, G loss {:.3f}, D(real) {:.2f}, D(fake) {:.2f}", epoch + 1, epochs, last[0],
+               last[1], last[2], last[3]);
+      ctx.scalar("discriminator/loss", epoch + 1, last[0]);
+      ctx.scalar("generator/loss", epoch + 1, last[1]);
+      ctx.scalar("real/D", epoch + 1, last[2]);
+      ctx.scalar("fake/D", epoch + 1, last[3]);
     }
-    ctx.metric("final_discriminator_loss", last.discriminator);
-    ctx.metric("final_generator_loss", last.generator);
+    trainer.share_buffers();
+    ctx.metric("final_discriminator_loss", last[0]);
+    ctx.metric("final_generator_loss", last[1]);
     net->eval();
     return gen::finish(gen::gan_artifact(net), data.conditions, params, ctx);
   }

@@ -322,4 +322,10 @@ Artifacts finish(Artifact model, const ConditionModel& conditions, const Params&
   return {{"model", model}, {"samples", samples_artifact(conditions.attribute_names, requests, texts, faces, ctx)}};
 }
 
+void seed_noise_per_rank(Context& ctx) {
+  const auto rank = static_cast<std::uint64_t>(ctx.group().rank());
+  if (rank == 0) return;
+  torch::manual_seed((ctx.seed() + 0x9E3779B97F4A7C15ULL * rank) & 0x7fffffffffffffffULL);
+}
+
 }  // namespace facet::generators

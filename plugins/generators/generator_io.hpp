@@ -119,4 +119,9 @@ Artifact samples_artifact(const std::vector<std::string>& attribute_names,
 /// condition model added) and the samples for the `requests` parameter.
 Artifacts finish(Artifact model, const ConditionModel& conditions, const Params& params, Context& ctx);
 
+/// On ranks other than 0 of a data-parallel step, a torch seed of their own
+/// (after the model is built from the step's seed): their noise must not
+/// repeat rank 0's. Rank 0 keeps the stream one process would draw.
+void seed_noise_per_rank(Context& ctx);
+
 }  // namespace facet::generators

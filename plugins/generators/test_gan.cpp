@@ -118,8 +118,8 @@ TEST_CASE("gan: on a toy distribution the losses move the right way and the cond
   const auto up = net->sample(torch::ones({64, 1}), 64), down = net->sample(-torch::ones({64, 1}), 64);
   CHECK(top_minus_bottom(up) > 0.4);
   CHECK(top_minus_bottom(down) < -0.4);
-  CHECK(last.real_score > 0.2);  // neither network has won outright
-  CHECK(last.fake_score < 0.8);
+  CHECK(last.real_score.item<double>() > 0.2);  // neither network has won outright
+  CHECK(last.fake_score.item<double>() < 0.8);
 }
 
 TEST_CASE("gan: a matching-aware discriminator counts real faces with another face's condition as fakes", "[gan]") {
