@@ -309,6 +309,13 @@ std::vector<EpochRecord> train_heads(torch::nn::Module& model, const Forward& fo
     }
     history.push_back(record);
   }
+  if (group.size() > 1) {
+    double seconds = 0;
+    for (const auto& r : history) seconds += r.seconds;
+    ctx.info("{} ranks: {:.2f} s of {:.1f} s waiting for gradient sums (the part not hidden behind the backward pass)",
+             group.size(), gradients.wait_seconds(), seconds);
+    ctx.metric("gradient_sum_wait_seconds", gradients.wait_seconds());
+  }
   restore(model, best);
   model.eval();
   return history;

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <fmt/format.h>
+#include <torch/cuda.h>
 #include <catch2/catch.hpp>
 
 #include "test_support.hpp"
@@ -180,4 +181,21 @@ TEST_CASE("distributed: ranks running different pipelines are refused at the ren
   CHECK(r.output.find("status 1") != std::string::npos);
   CHECK(log.find("rank 1 runs another pipeline than rank 0") != std::string::npos);
   CHECK_FALSE(has_entry(dir / "cache", "synthfaces"));
+}
+
+TEST_CASE("distributed: the smoke pipeline on CUDA, alone and as 2 ranks with NCCL", "[distributed][gpu]") {
+  if (!torch::cuda::is_available() || torch::cuda::device_count() < 2) {
+    WARN("skipped: this machine has " << (torch::cuda::is_available() ? torch::cuda::device_count() : 0)
+                                      << " CUDA devices visible to LibTorch (needs 2; a CPU-only LibTorch has none)");
+    return;
+  }
+  const auto dir = test::temp_dir("dist_cuda");
+  const auto smoke = test::source_path("pipelines/smoke.yaml").string();
+  for (const std::string ranks : {"1", "2"}) {
+    const auto r = test::run_runner(
+        smoke + " --set device=cuda --nproc-per-node " + ranks + " --cache-dir cache-" + ranks + " --runs-dir runs",
+        dir);
+    INFO(r.output);
+    CHECK(r.status == 0);
+  }
 }

@@ -3,6 +3,16 @@
 #   cmake -B build -DCMAKE_PREFIX_PATH=/path/to/libtorch
 
 find_package(Torch REQUIRED)
+# c10d's Gloo process group includes Gloo's headers (Debian: libgloo-dev).
+find_path(FACET_GLOO_INCLUDE gloo/algorithm.h HINTS ${TORCH_INCLUDE_DIRS})
+if(NOT FACET_GLOO_INCLUDE)
+  message(FATAL_ERROR "Gloo's headers (gloo/algorithm.h) are missing: install libgloo-dev (third_party/install.sh), "
+                      "or add the folder that holds gloo/ to CMAKE_PREFIX_PATH")
+endif()
+# A CUDA build of LibTorch has NCCL: the runner sums CUDA tensors with it.
+if(C10_CUDA_LIBRARY)
+  set(FACET_WITH_NCCL ON)
+endif()
 find_package(yaml-cpp REQUIRED)
 find_package(Boost 1.71 REQUIRED COMPONENTS program_options)
 find_package(HDF5 REQUIRED COMPONENTS C)
