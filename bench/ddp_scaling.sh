@@ -4,7 +4,9 @@
 # with 2 threads, and 2 ranks with 1 thread each (Gloo on loopback), one
 # after the other in one run. Reports the median epoch time (epochs 2-4),
 # images/s, the speed-up over 1 thread, and the time rank 0 waited for
-# gradient sums (the all-reduce not hidden behind the backward pass).
+# gradient sums (the all-reduce not hidden behind the backward pass). The
+# last epoch's validation accuracy beside them shows what per-rank batch
+# norm (each rank normalises its 32 rows) costs against one process's 64.
 #   bench/ddp_scaling.sh [build-dir]
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -41,10 +43,13 @@ for label in ["one-thread", "two-threads", "two-ranks"]:
     train = int(re.search(r"; (\d+) train / ", log).group(1))
     wait = re.search(r"([0-9.]+) s of ([0-9.]+) s waiting for gradient sums", log)
     median = statistics.median(epochs[1:])
-    rows.append((label, median, train / median, float(wait.group(1)) / float(wait.group(2)) if wait else None))
+    accuracy = float(re.findall(r"val loss [0-9.]+ acc ([0-9.]+)", log)[-1])
+    rows.append((label, median, train / median, float(wait.group(1)) / float(wait.group(2)) if wait else None,
+                 accuracy))
 base = rows[0][1]
-print(f"{'configuration':<14} {'epoch s (median)':>17} {'images/s':>9} {'vs 1 thread':>12} {'all-reduce wait':>16}")
-for label, median, rate, wait in rows:
+print(f"{'configuration':<14} {'epoch s (median)':>17} {'images/s':>9} {'vs 1 thread':>12} {'all-reduce wait':>16} "
+      f"{'val accuracy':>13}")
+for label, median, rate, wait, accuracy in rows:
     share = f"{100 * wait:15.1f}%" if wait is not None else f"{'':>16}"
-    print(f"{label:<14} {median:17.2f} {rate:9.1f} {base / median:11.2f}x {share}")
+    print(f"{label:<14} {median:17.2f} {rate:9.1f} {base / median:11.2f}x {share} {accuracy:13.4f}")
 PY
