@@ -17,6 +17,19 @@ namespace {
 std::string port_line(const PortSpec& port) {
   return fmt::format("  {:<16} {}{}\n", port.name, port.doc, port.optional ? " (optional)" : "");
 }
+/// What the step does when the runner starts several processes.
+std::string parallelism_text(Parallelism p) {
+  switch (p) {
+    case Parallelism::Sharded:
+      return "sharded: each rank computes its share of the rows, rank 0 writes what one process would";
+    case Parallelism::DataParallel:
+      return "data-parallel: each rank trains on its share of every batch, gradients summed";
+    case Parallelism::Once:
+      break;
+  }
+  return "once: rank 0 runs it, the other ranks read its outputs";
+}
+
 std::string allowed(const ParamSpec& p) {
   const auto range = describe_range(p);
   return range.empty() ? describe_type(p) : describe_type(p) + ", " + range;
@@ -28,6 +41,7 @@ std::string describe_step(const RegisteredStep& step) {
   std::string out = fmt::format("{} {}: {}\n", info.name, info.version, info.summary);
   out += fmt::format("plugin: {}\n", step.library.string());
   if (!info.role.empty()) out += fmt::format("role: {}\n", info.role);
+  out += fmt::format("ranks: {}\n", parallelism_text(info.parallelism));
   out += "\nparameters:\n";
   if (info.params.empty()) out += "  (none)\n";
   for (const auto& p : info.params) {
@@ -45,6 +59,7 @@ std::string describe_step_markdown(const RegisteredStep& step) {
   const auto& info = step.info;
   std::string out = fmt::format("## `{}` {}\n\n{}\n\n", info.name, info.version, info.summary);
   if (!info.role.empty()) out += fmt::format("Role: {}.\n\n", info.role);
+  out += fmt::format("Several ranks: {}.\n\n", parallelism_text(info.parallelism));
   out += "### Parameters\n\n";
   if (info.params.empty()) {
     out += "None.\n\n";

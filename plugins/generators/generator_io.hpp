@@ -5,6 +5,7 @@
 // outputs `model` and `samples`, so swapping generators is a one-line
 // `uses:` edit.
 
+#include <functional>
 #include <random>
 #include <string>
 #include <vector>
@@ -100,10 +101,24 @@ class TrainingData {
   torch::Tensor condition_;  ///< [N, W] (normalised features, or signs)
 };
 
-/// The generator behind a model artifact (its `architecture` attribute):
-/// rebuilds it and draws `per_request` faces for each request,
-/// [R, K, 3, S, S] in [0, 1]. Every generator step samples through this, so
-/// `runner generate` and the `sample` step draw what the step would.
+/// The generator behind a model artifact (its `architecture` attribute),
+/// rebuilt once to draw faces for requests.
+class FaceSampler {
+ public:
+  explicit FaceSampler(const Artifact& model);
+  FaceSampler(const FaceSampler&) = delete;  // its generator refers to it
+  FaceSampler& operator=(const FaceSampler&) = delete;
+  /// `n` faces [n, 3, S, S] in [0, 1] for `request`, drawing from `rng` and torch's generator.
+  torch::Tensor faces(const std::vector<int>& request, std::int64_t n, std::mt19937_64& rng);
+
+ private:
+  ConditionModel conditions_;
+  std::function<torch::Tensor(const std::vector<int>&, std::int64_t, std::mt19937_64&)> draw_;
+};
+
+/// `per_request` faces for each request, [R, K, 3, S, S] in [0, 1], from
+/// one random stream seeded by `seed`. Every generator step samples through
+/// this.
 torch::Tensor sample_faces(const Artifact& model, const std::vector<std::vector<int>>& requests,
                            std::int64_t per_request, std::uint64_t seed);
 

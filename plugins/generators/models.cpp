@@ -148,37 +148,43 @@ Inversion load_invert(const Artifact& model) {
   return inversion;
 }
 
-torch::Tensor sample_faces(const Artifact& model, const std::vector<std::vector<int>>& requests,
-                           std::int64_t per_request, std::uint64_t seed) {
-  const auto conditions = ConditionModel::load(model);
+FaceSampler::FaceSampler(const Artifact& model) : conditions_(ConditionModel::load(model)) {
   const auto architecture = model.attr_string("architecture");
-  std::mt19937_64 rng(seed);
-  torch::manual_seed(seed & 0x7fffffffffffffffULL);
-  std::function<torch::Tensor(const std::vector<int>&, std::int64_t)> draw_faces;
   if (architecture == "draw") {
     auto net = load_draw(model);
-    draw_faces = [net, &conditions, &rng](const std::vector<int>& request, std::int64_t n) mutable {
+    draw_ = [net, this](const std::vector<int>& request, std::int64_t n, std::mt19937_64& rng) mutable {
       torch::NoGradGuard no_grad;
-      return net->sample(conditions.request(request, n, rng), n).back();
+      return net->sample(conditions_.request(request, n, rng), n).back();
     };
   } else if (architecture == "gan") {
     auto net = load_gan(model);
-    draw_faces = [net, &conditions, &rng](const std::vector<int>& request, std::int64_t n) mutable {
+    draw_ = [net, this](const std::vector<int>& request, std::int64_t n, std::mt19937_64& rng) mutable {
       torch::NoGradGuard no_grad;
-      return net->sample(conditions.request(request, n, rng), n);
+      return net->sample(conditions_.request(request, n, rng), n);
     };
   } else if (architecture == "invert") {
     auto inversion = load_invert(model);
-    draw_faces = [inversion, &conditions, &rng](const std::vector<int>& request, std::int64_t n) mutable {
+    draw_ = [inversion, this](const std::vector<int>& request, std::int64_t n, std::mt19937_64& rng) mutable {
       return invert::invert_faces(inversion.net, inversion.preprocessing, inversion.options, inversion.gaussians,
-                                  request, conditions.attribute_names, n, rng);
+                                  request, conditions_.attribute_names, n, rng);
     };
   } else {
     throw Error(fmt::format("the model's architecture '{}' is not one the 'sample' step knows (draw, gan, invert)",
                             architecture));
   }
+}
+
+torch::Tensor FaceSampler::faces(const std::vector<int>& request, std::int64_t n, std::mt19937_64& rng) {
+  return draw_(request, n, rng);
+}
+
+torch::Tensor sample_faces(const Artifact& model, const std::vector<std::vector<int>>& requests,
+                           std::int64_t per_request, std::uint64_t seed) {
+  FaceSampler sampler(model);
+  std::mt19937_64 rng(seed);
+  torch::manual_seed(seed & 0x7fffffffffffffffULL);
   std::vector<torch::Tensor> faces;
-  for (const auto& request : requests) faces.push_back(draw_faces(request, per_request));
+  for (const auto& request : requests) faces.push_back(sampler.faces(request, per_request, rng));
   return torch::stack(faces);
 }
 

@@ -10,6 +10,8 @@
 #include <torch/cuda.h>
 #include <catch2/catch.hpp>
 
+#include "facet/artifact_file.hpp"
+#include "step_run.hpp"
 #include "test_support.hpp"
 
 using namespace facet;
@@ -198,4 +200,51 @@ TEST_CASE("distributed: the smoke pipeline on CUDA, alone and as 2 ranks with NC
     INFO(r.output);
     CHECK(r.status == 0);
   }
+}
+
+TEST_CASE("distributed: a two-rank sample step draws the faces one process draws", "[distributed]") {
+  const auto dir = test::temp_dir("dist_sample");
+  // 5 requests shared 3 + 2 over the ranks, each drawn from a seed of its own.
+  test::write_text(dir / "sample.yaml", R"(name: sample
+seed: 11
+threads: 1
+steps:
+  faces:
+    uses: synthfaces
+    with: {count: 120, size: 16, persons: 8}
+  split:
+    uses: split
+    inputs: {people: faces.attributes}
+  generator:
+    uses: draw
+    with: {size: 16, epochs: 1, per_request: 2}
+    inputs: {images: faces.images, attributes: faces.attributes, split: split.split}
+  drawn:
+    uses: sample
+    with:
+      per_request: 3
+      requests: ["Male", "Eyeglasses", "Smiling, Male", "Blond Hair", "Gray Hair, Eyeglasses"]
+    inputs: {model: generator.model}
+)");
+  const auto r = test::run_runner("sample.yaml --nproc-per-node 2 --cache-dir cache --runs-dir runs", dir);
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  fs::path generator, drawn;
+  for (const auto& e : fs::directory_iterator(dir / "cache")) {
+    const auto name = e.path().filename().string();
+    if (name.rfind("draw-", 0) == 0) generator = e.path();
+    if (name.rfind("sample-", 0) == 0) drawn = e.path();
+  }
+  const auto two = read_artifact_file(drawn).at("samples");
+  const auto one = test::run_step("sample", {{"model", read_artifact_file(generator).at("model")}},
+                                  R"({per_request: 3, requests: ["Male", "Eyeglasses", "Smiling, Male", "Blond Hair",
+                                      "Gray Hair, Eyeglasses"]})",
+                                  derive_seed(11, "drawn"))
+                       .at("samples");
+  REQUIRE(one.tensor_names() == two.tensor_names());
+  for (const auto& name : one.tensor_names()) {
+    INFO(name);
+    CHECK(torch::equal(one.get(name), two.get(name)));
+  }
+  CHECK(two.get(two.tensor_names().front()).size(0) == 15);  // 5 requests x 3 faces
 }
