@@ -1,4 +1,7 @@
 // runner: loads facet plugins and runs YAML pipelines.
+#include <unistd.h>
+
+#include <cstdlib>
 #include <iostream>
 
 #include <fmt/format.h>
@@ -21,6 +24,20 @@ namespace po = boost::program_options;
 using namespace facet;
 
 namespace {
+
+/// OpenMP's idle threads spin while they wait for work (libgomp's default).
+/// When another process competes for the cores, a spinning thread holds the
+/// core its partner needs, and training ran 2.8 times slower beside one
+/// busy process on 2 cores; waiting passively it runs 1.9 times slower
+/// (bench/load_slowdown.sh), and about as fast alone. OpenMP reads the
+/// setting when LibTorch loads, before main, so the runner sets
+/// OMP_WAIT_POLICY=PASSIVE and starts itself again, unless the user chose a
+/// policy (OMP_WAIT_POLICY or GOMP_SPINCOUNT set).
+void wait_passively(char** argv) {
+  if (std::getenv("OMP_WAIT_POLICY") != nullptr || std::getenv("GOMP_SPINCOUNT") != nullptr) return;
+  ::setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
+  ::execv("/proc/self/exe", argv);  // returns only on failure: then run on as started
+}
 
 constexpr const char* kUsage = R"(usage:
   runner PIPELINE.yaml [options]     run a pipeline (same as: runner run PIPELINE.yaml);
@@ -130,6 +147,7 @@ int run_command(const std::string& command, const std::vector<std::string>& args
     options.step = vm["step"].as<std::string>();
     options.seed = vm["seed"].as<std::uint64_t>();
     options.cache_dir = vm["cache-dir"].as<std::string>();
+    wait_passively(argv);
     generate(options, registry, log);
     return kExitOk;
   }
@@ -150,10 +168,12 @@ int run_command(const std::string& command, const std::vector<std::string>& args
       throw Error("runner sweep runs in one process; run a variant's pipeline with --nproc-per-node instead");
     }
     const Sweep sweep = load_sweep(args[0]);
+    wait_passively(argv);
     install_interrupt_handler();
     return run_sweep(sweep, overrides, options, registry, log);
   }
   const Pipeline pipeline = load_pipeline(args[0], overrides, registry);  // bad input fails here, once
+  if (!options.dry_run) wait_passively(argv);
   if (launching && std::getenv("RANK") == nullptr && !options.dry_run) return launch_workers(launch, argv);
   return run_pipeline(pipeline, options, log);
 }
