@@ -19,7 +19,7 @@ class DrawStep final : public facet::Step {
   facet::StepInfo info() const override {
     return {
         "draw",
-        "1.9",
+        "1.10",
         "DRAW recurrent VAE with Gaussian attention, its states initialised from attributes or fc7 features",
         "generator",
         {ParamSpec::choice("condition", "attributes", {"attributes", "features", "none"},

@@ -19,7 +19,7 @@ class GanStep final : public facet::Step {
   facet::StepInfo info() const override {
     return {
         "gan",
-        "1.5",
+        "1.6",
         "Conditional DCGAN: attributes (or fc7 features) join the generator's noise and the discriminator's first "
         "layer",
         "generator",

@@ -318,7 +318,8 @@ Artifacts finish(Artifact model, const ConditionModel& conditions, const Params&
   model.set_attr("sampler", std::string("sample"));
   const auto texts = params.get_string_list("requests");
   const auto requests = parse_requests(texts, conditions.attribute_names);
-  const auto faces = sample_faces(model, requests, params.get_int("per_request"), ctx.seed());
+  const auto faces = sample_faces(model, requests, params.get_int("per_request"), ctx.seed(), ctx.group());
+  if (!faces.defined()) return {{"model", model}, {"samples", Artifact()}};  // a rank other than 0: not kept
   return {{"model", model}, {"samples", samples_artifact(conditions.attribute_names, requests, texts, faces, ctx)}};
 }
 

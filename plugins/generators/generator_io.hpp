@@ -116,11 +116,13 @@ class FaceSampler {
   std::function<torch::Tensor(const std::vector<int>&, std::int64_t, std::mt19937_64&)> draw_;
 };
 
-/// `per_request` faces for each request, [R, K, 3, S, S] in [0, 1], from
-/// one random stream seeded by `seed`. Every generator step samples through
-/// this.
+/// `per_request` faces for each request, [R, K, 3, S, S] in [0, 1]. Each
+/// request draws from a seed of its own (`seed` and its position), so the
+/// ranks of `group` share the requests out and rank 0 gets what one process
+/// draws; the other ranks get an undefined tensor. Every generator step and
+/// `sample` draw through this.
 torch::Tensor sample_faces(const Artifact& model, const std::vector<std::vector<int>>& requests,
-                           std::int64_t per_request, std::uint64_t seed);
+                           std::int64_t per_request, std::uint64_t seed, Group& group);
 
 /// A grid of images [R, K, 3, H, W] in [0, 1] as PNG, each pixel `scale` x `scale`.
 std::string grid_png(const torch::Tensor& images, int scale);
@@ -131,7 +133,8 @@ Artifact samples_artifact(const std::vector<std::string>& attribute_names,
                           const torch::Tensor& faces, Context& ctx);
 
 /// A generator step's outputs: its model (with `sampler: sample` and the
-/// condition model added) and the samples for the `requests` parameter.
+/// condition model added) and the samples for the `requests` parameter,
+/// drawn by the ranks together (on ranks other than 0 the samples are empty).
 Artifacts finish(Artifact model, const ConditionModel& conditions, const Params& params, Context& ctx);
 
 /// On ranks other than 0 of a data-parallel step, a torch seed of their own

@@ -1,6 +1,7 @@
 // invert: the final DeepFace report's generator. Fits a Gaussian per
 // attribute over one layer of the trained classifier and optimises faces
-// until that layer matches the requested attributes.
+// until that layer matches the requested attributes. Every rank fits the
+// same Gaussians; the ranks share the requests' optimisations out.
 #include <facet/plugin.hpp>
 
 #include "generator_io.hpp"
@@ -21,7 +22,7 @@ class InvertStep final : public facet::Step {
     const invert::InvertOptions d;
     return {
         "invert",
-        "1.1",
+        "1.2",
         "Feature inversion: faces optimised until a classifier layer matches the requested attributes' Gaussians",
         "generator",
         {ParamSpec::choice("layer", d.layer(), vggface::layer_names(),
@@ -41,7 +42,8 @@ class InvertStep final : public facet::Step {
          ParamSpec::real("start_noise", d.start_noise(), "noise added to the starting faces").range(0.0, 1.0),
          gen::requests_spec(), gen::per_request_spec()},
         gen::input_ports(),
-        gen::output_ports()};
+        gen::output_ports(),
+        facet::Parallelism::Sharded};
   }
 
   Artifacts run(const Artifacts& inputs, const facet::Params& params, facet::Context& ctx) override {

@@ -179,13 +179,19 @@ torch::Tensor FaceSampler::faces(const std::vector<int>& request, std::int64_t n
 }
 
 torch::Tensor sample_faces(const Artifact& model, const std::vector<std::vector<int>>& requests,
-                           std::int64_t per_request, std::uint64_t seed) {
+                           std::int64_t per_request, std::uint64_t seed, Group& group) {
   FaceSampler sampler(model);
-  std::mt19937_64 rng(seed);
-  torch::manual_seed(seed & 0x7fffffffffffffffULL);
   std::vector<torch::Tensor> faces;
-  for (const auto& request : requests) faces.push_back(sampler.faces(request, per_request, rng));
-  return torch::stack(faces);
+  for_each_chunk_in_order(
+      group, static_cast<std::int64_t>(requests.size()), 1,
+      [&](std::int64_t request, std::int64_t) -> std::vector<torch::Tensor> {
+        const std::uint64_t own_seed = seed ^ (0x9E3779B97F4A7C15ULL * static_cast<std::uint64_t>(request + 1));
+        std::mt19937_64 rng(own_seed);
+        torch::manual_seed(own_seed & 0x7fffffffffffffffULL);
+        return {sampler.faces(requests[static_cast<size_t>(request)], per_request, rng).unsqueeze(0)};
+      },
+      [&](const std::vector<torch::Tensor>& out) { faces.push_back(out[0]); });
+  return faces.empty() ? torch::Tensor() : torch::cat(faces);
 }
 
 }  // namespace facet::generators

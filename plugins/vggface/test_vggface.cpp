@@ -161,3 +161,16 @@ TEST_CASE("vggface: heads no better than their majority class on validation beco
   CHECK(torch::equal(predicted.select(1, 0), labels.select(1, 0)));  // kept
   CHECK((predicted.select(1, 1) == 0).all().item<bool>());           // now the majority class
 }
+
+TEST_CASE("vggface: with batch norm, a last batch of one image is left out instead of failing", "[vggface]") {
+  const auto inputs = test::generator_inputs(32);  // 73 training images: 3 batches of 24 and one of 1
+  REQUIRE(inputs.at("split").get("train").numel() == 73);
+  const auto labels =
+      test::run_step("binarize", {{"attributes", inputs.at("attributes")}}, "{mode: grouped}").at("labels");
+  const auto out =
+      test::run_step("vggface", {{"images", inputs.at("images")}, {"labels", labels}, {"split", inputs.at("split")}},
+                     "{input_size: 32, width: 0.0625, batch_norm: true, epochs: 2, batch_size: 24}");
+  const auto loss = out.at("history").get("train_loss");
+  CHECK(std::isfinite(loss[0].item<double>()));
+  CHECK(std::isfinite(loss[1].item<double>()));
+}

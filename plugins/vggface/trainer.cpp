@@ -252,6 +252,16 @@ std::vector<EpochRecord> train_heads(torch::nn::Module& model, const Forward& fo
   std::vector<torch::Tensor> best;
   double best_accuracy = -1;
   const auto batches = (train.size() + options.batch_size - 1) / options.batch_size;
+  // Batch norm after fc6/fc7 needs two rows on every rank: a last batch with
+  // fewer is left out (every rank sees the whole batch's size, so all agree).
+  std::int64_t smallest_batch = 1;
+  for (const auto& m : model.modules()) {
+    if (dynamic_cast<const torch::nn::BatchNorm1dImpl*>(m.get()) != nullptr) smallest_batch = 2 * group.size();
+  }
+  if (train.size() < smallest_batch) {
+    throw facet::Error(fmt::format("the training split has {} image{}: batch normalisation needs at least {}",
+                                   train.size(), train.size() == 1 ? "" : "s", smallest_batch));
+  }
   const auto device = model.parameters().front().device();
   const auto device_weights = weights.defined() ? weights.to(device) : weights;
   for (std::int64_t epoch = 0; epoch < options.epochs; ++epoch) {
@@ -264,8 +274,20 @@ std::vector<EpochRecord> train_heads(torch::nn::Module& model, const Forward& fo
     // Summed on the device and read once per epoch: no host sync per batch.
     auto loss_sum = torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat64).device(device));
     auto progress = ctx.progress(fmt::format("epoch {}/{}", epoch + 1, options.epochs), batches, "batches");
+    std::int64_t trained = 0;
     train.for_each(options.batch_size, /*shuffle=*/true, rng,
                    [&](const torch::Tensor& raw, const torch::Tensor& index) {
+                     progress->advance(1);
+                     if (raw.size(0) < smallest_batch) {
+                       if (epoch == 0) {
+                         ctx.warn(
+                             "the last batch of each epoch ({} of {} training images) is left out: batch "
+                             "normalisation needs 2 images on each of {} rank{}",
+                             raw.size(0), train.size(), group.size(), group.size() == 1 ? "" : "s");
+                       }
+                       return;
+                     }
+                     ++trained;
                      optimizer->zero_grad();
                      const auto share = facet::share_of(raw.size(0), group.rank(), group.size());
                      if (share.size() > 0) {
@@ -280,14 +302,13 @@ std::vector<EpochRecord> train_heads(torch::nn::Module& model, const Forward& fo
                      }
                      gradients.finish();
                      optimizer->step();
-                     progress->advance(1);
                    });
     progress.reset();
     auto loss_total = loss_sum.cpu().reshape({1});
     group.sum(loss_total);
     counts.sum_over(group, static_cast<std::int64_t>(num_classes.size()));
     gradients.share_buffers();
-    record.train_loss = loss_total.item<double>() / static_cast<double>(batches);
+    record.train_loss = loss_total.item<double>() / static_cast<double>(trained);
     record.train_accuracy = counts.mean_accuracy();
     model.eval();
     std::tie(record.val_accuracy, record.val_loss) =

@@ -19,6 +19,16 @@ namespace fs = std::filesystem;
 
 namespace {
 
+// The outputs of the one cache entry in `cache` made by step `uses`.
+Artifacts cached_outputs(const fs::path& cache, const std::string& uses) {
+  for (const auto& e : fs::directory_iterator(cache)) {
+    const auto name = e.path().filename().string();
+    if (name.rfind(uses + "-", 0) == 0 && e.path().extension() == ".h5") return read_artifact_file(e.path());
+  }
+  FAIL("no cache entry of " << uses << " in " << cache);
+  return {};
+}
+
 // A training step long enough to be caught in the middle (about 0.1 s an epoch).
 const char* kLongTraining = R"(name: long
 seed: 3
@@ -229,14 +239,8 @@ steps:
   const auto r = test::run_runner("sample.yaml --nproc-per-node 2 --cache-dir cache --runs-dir runs", dir);
   INFO(r.output);
   REQUIRE(r.status == 0);
-  fs::path generator, drawn;
-  for (const auto& e : fs::directory_iterator(dir / "cache")) {
-    const auto name = e.path().filename().string();
-    if (name.rfind("draw-", 0) == 0) generator = e.path();
-    if (name.rfind("sample-", 0) == 0) drawn = e.path();
-  }
-  const auto two = read_artifact_file(drawn).at("samples");
-  const auto one = test::run_step("sample", {{"model", read_artifact_file(generator).at("model")}},
+  const auto two = cached_outputs(dir / "cache", "sample").at("samples");
+  const auto one = test::run_step("sample", {{"model", cached_outputs(dir / "cache", "draw").at("model")}},
                                   R"({per_request: 3, requests: ["Male", "Eyeglasses", "Smiling, Male", "Blond Hair",
                                       "Gray Hair, Eyeglasses"]})",
                                   derive_seed(11, "drawn"))
@@ -247,4 +251,51 @@ steps:
     CHECK(torch::equal(one.get(name), two.get(name)));
   }
   CHECK(two.get(two.tensor_names().front()).size(0) == 15);  // 5 requests x 3 faces
+}
+
+TEST_CASE("distributed: two ranks share invert's requests and keep the faces one process optimises", "[distributed]") {
+  const auto dir = test::temp_dir("dist_invert");
+  test::write_text(dir / "invert.yaml", R"(name: invert
+seed: 5
+threads: 1
+steps:
+  faces:
+    uses: synthfaces
+    with: {count: 96, size: 32, persons: 8}
+  labels:
+    uses: binarize
+    inputs: {attributes: faces.attributes}
+  split:
+    uses: split
+    inputs: {people: faces.attributes}
+  backbone:
+    uses: vggface
+    with: {input_size: 32, width: 0.0625, batch_norm: true, epochs: 1, batch_size: 16}
+    inputs: {images: faces.images, labels: labels.labels, split: split.split}
+  inverted:
+    uses: invert
+    with: {size: 16, iterations: 8, layer: conv2_1, per_request: 2, requests: ["Male", "Smiling", "Eyeglasses"]}
+    inputs: {classifier: backbone.model, images: faces.images, attributes: faces.attributes, split: split.split}
+)");
+  const auto r = test::run_runner("invert.yaml --nproc-per-node 2 --cache-dir cache --runs-dir runs", dir);
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  const auto faces = cached_outputs(dir / "cache", "synthfaces");
+  const auto two = cached_outputs(dir / "cache", "invert").at("samples");
+  const auto one = test::run_step("invert",
+                                  {{"classifier", cached_outputs(dir / "cache", "vggface").at("model")},
+                                   {"images", faces.at("images")},
+                                   {"attributes", faces.at("attributes")},
+                                   {"split", cached_outputs(dir / "cache", "split").at("split")}},
+                                  R"({size: 16, iterations: 8, layer: conv2_1, per_request: 2,
+                                      requests: ["Male", "Smiling", "Eyeglasses"]})",
+                                  derive_seed(5, "inverted"))
+                       .at("samples");
+  REQUIRE(one.tensor_names() == two.tensor_names());
+  for (const auto& name : one.tensor_names()) {
+    INFO(name);
+    CHECK(torch::equal(one.get(name), two.get(name)));
+  }
+  CHECK(two.get("images").size(0) == 6);                                             // 3 requests x 2 faces
+  CHECK(test::registry().find("invert")->info.parallelism == Parallelism::Sharded);  // not rank 0 alone
 }
