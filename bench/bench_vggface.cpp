@@ -2,6 +2,7 @@
 // heads, in images/s (medians), and peak RSS. bench/vggface_vs_pytorch.sh
 // runs it beside the same model in PyTorch (bench/vggface_reference.py).
 //   build/bin/bench_vggface [--width 0.125] [--size 64] [--batch 64] [--threads 2] [--steps 20] [--heads 42]
+//                           [--bf16 1] (the forward passes under bfloat16 autocast, as precision: bf16)
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -10,6 +11,8 @@
 
 #include <fmt/format.h>
 #include <torch/torch.h>
+
+#include <facet/precision.hpp>
 
 #include "attribute_net.hpp"
 
@@ -23,6 +26,7 @@ double median(std::vector<double> v) {
 int main(int argc, char** argv) {
   double width = 0.125;
   std::int64_t size = 64, batch = 64, threads = 2, steps = 20, heads = 42;
+  std::string precision = "fp32";
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
     const double value = std::stod(argv[i + 1]);
@@ -32,6 +36,7 @@ int main(int argc, char** argv) {
     else if (flag == "--threads") threads = static_cast<std::int64_t>(value);
     else if (flag == "--steps") steps = static_cast<std::int64_t>(value);
     else if (flag == "--heads") heads = static_cast<std::int64_t>(value);
+    else if (flag == "--bf16") precision = value != 0 ? "bf16" : "fp32";
   }
   torch::set_num_threads(static_cast<int>(threads));
   torch::manual_seed(0);
@@ -49,7 +54,12 @@ int main(int argc, char** argv) {
   for (std::int64_t s = 0; s < steps + 3; ++s) {
     const auto t = std::chrono::steady_clock::now();
     sgd.zero_grad();
-    vggface::masked_heads_loss(net->forward(x), y, classes).backward();
+    torch::Tensor logits;
+    {
+      facet::Autocast autocast(precision, torch::kCPU);
+      logits = net->forward(x).to(torch::kFloat32);
+    }
+    vggface::masked_heads_loss(logits, y, classes).backward();
     sgd.step();
     if (s >= 3) train.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count());
   }
@@ -60,6 +70,7 @@ int main(int argc, char** argv) {
     const auto big = torch::randn({256, 3, size, size});
     for (std::int64_t s = 0; s < std::max<std::int64_t>(steps / 2, 3) + 2; ++s) {
       const auto t = std::chrono::steady_clock::now();
+      facet::Autocast autocast(precision, torch::kCPU);
       net->backbone->forward(big, "fc7");
       if (s >= 2) extract.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count());
     }

@@ -7,6 +7,7 @@ import torch.nn as nn
 args = dict(zip(sys.argv[1::2], sys.argv[2::2]))
 width = float(args.get("--width", 0.125)); size = int(args.get("--size", 64)); batch = int(args.get("--batch", 64))
 threads = int(args.get("--threads", 2)); steps = int(args.get("--steps", 20)); heads = int(args.get("--heads", 42))
+bf16 = float(args.get("--bf16", 0)) != 0
 torch.set_num_threads(threads); torch.manual_seed(0)
 
 layers, c = [], 3
@@ -31,11 +32,14 @@ train = []
 net.train()
 for s in range(steps + 3):
     t = time.perf_counter()
-    sgd.zero_grad(); loss_fn(net(x)).backward(); sgd.step()
+    sgd.zero_grad()
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        logits = net(x).float()
+    loss_fn(logits).backward(); sgd.step()
     if s >= 3: train.append(time.perf_counter() - t)
 extract = []
 net.eval()
-with torch.no_grad():
+with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
     big = torch.randn(256, 3, size, size)
     for s in range(max(steps // 2, 3) + 2):
         t = time.perf_counter(); backbone(big)

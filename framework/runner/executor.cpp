@@ -217,8 +217,8 @@ class Execution {
     log_.open_file(run_dir_ / "run.log");
     write_file(run_dir_ / "pipeline.yaml", resolved_yaml(p_));
     log_.write(LogLevel::Info, "",
-               fmt::format("run folder {} ({} thread{}, device {})", run_dir_.string(), threads_,
-                           threads_ == 1 ? "" : "s", p_.device));
+               fmt::format("run folder {} ({} thread{}, device {}, {})", run_dir_.string(), threads_,
+                           threads_ == 1 ? "" : "s", p_.device, precision_summary(p_)));
   }
 
   void remove_stale_temporaries() {

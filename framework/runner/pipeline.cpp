@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <fstream>
+#include <optional>
 #include <queue>
 #include <regex>
 #include <set>
@@ -13,6 +14,7 @@
 #include <torch/cuda.h>
 #include <yaml-cpp/yaml.h>
 
+#include "facet/precision.hpp"
 #include "text_util.hpp"
 
 namespace facet {
@@ -33,7 +35,7 @@ void Pipeline::add_step(StepConfig step) {
 
 namespace {
 
-const std::vector<std::string> kTopKeys = {"name", "seed", "device", "threads", "steps"};
+const std::vector<std::string> kTopKeys = {"name", "seed", "device", "threads", "precision", "steps"};
 const std::vector<std::string> kStepKeys = {"uses", "with", "inputs"};
 
 /// Parses and validates; collects every error instead of stopping at the first.
@@ -57,6 +59,8 @@ class Parser {
     if (auto n = root["seed"]) p.seed = static_cast<std::uint64_t>(integer(n, "seed", 0, std::nullopt));
     if (auto n = root["threads"]) p.threads = static_cast<int>(integer(n, "threads", 0, 1024));
     if (auto n = root["device"]) p.device = device(n);
+    cuda_ = p.device != "cpu";
+    if (auto n = root["precision"]) p.precision = precision_ = top_precision(n);
     parse_steps(root["steps"], p);
     if (errors_.empty()) order(p);
     if (!errors_.empty()) throw PipelineError(errors_);
@@ -300,7 +304,49 @@ class Parser {
         }
       }
     }
+    if (std::any_of(specs.begin(), specs.end(), [](const ParamSpec& s) { return s.name == "precision"; })) {
+      const bool own = with && with.IsMap() && with["precision"];
+      const auto requested = own ? std::get<std::string>(values["precision"]) : precision_;
+      values["precision"] = step_precision(requested, own ? where(with["precision"], path + ".precision") : "");
+    }
     cfg.params = Params(std::move(values));
+  }
+
+  // The pipeline's `precision:`; bf16 on a CPU without bfloat16 units is refused here, once.
+  std::string top_precision(const YAML::Node& n) {
+    const auto text = scalar(n, "precision", "auto, fp32 or bf16");
+    if (text != "auto" && text != "fp32" && text != "bf16") {
+      fail(where(n, "precision"), fmt::format("unknown precision '{}' (expected auto, fp32 or bf16){}", text,
+                                              did_you_mean(text, {"auto", "fp32", "bf16"})));
+      return "auto";
+    }
+    if (text == "bf16" && !bf16_allowed()) {
+      fail(where(n, "precision"), no_bf16_message());
+      return "fp32";
+    }
+    return text;
+  }
+
+  // What a step computes in: auto resolved, bf16 refused where it would only be emulated.
+  // `location` is set when the step's own `with:` asked (else the pipeline's value was checked).
+  std::string step_precision(const std::string& requested, const std::string& location) {
+    if (requested == "auto") return !cuda_ && bf16_allowed() ? "bf16" : "fp32";
+    if (requested == "bf16" && !location.empty() && !bf16_allowed()) fail(location, no_bf16_message());
+    return requested;
+  }
+
+  bool bf16_allowed() {
+    if (cuda_) return true;
+    if (!native_bf16_) native_bf16_ = cpu_has_native_bf16();
+    return *native_bf16_;
+  }
+
+  static std::string no_bf16_message() {
+    return fmt::format(
+        "precision bf16 asked for, but this CPU ({}) has no native bfloat16 units (neither avx512_bf16 nor "
+        "amx_bf16 among its flags): bfloat16 would be emulated, slower than float32. Use precision: fp32, or auto, "
+        "which picks bf16 only where the CPU has it",
+        cpu_model_name());
   }
 
   std::optional<ParamValue> convert(const YAML::Node& n, const ParamSpec& spec, const std::string& path,
@@ -513,6 +559,9 @@ class Parser {
 
   fs::path file_;
   const PluginRegistry* registry_;  // null when parsing a lone step
+  bool cuda_ = false;
+  std::string precision_ = "auto";   // the pipeline's precision, for steps that do not set their own
+  std::optional<bool> native_bf16_;  // read from the CPU once
   std::map<std::string, std::string> overridden_;
   std::vector<std::string> errors_;
 };
@@ -535,9 +584,17 @@ Params parse_step_params(const RegisteredStep& step, const std::string& with_yam
   return Parser("<with>", nullptr).parse_with(step, with_yaml);
 }
 
+std::string precision_summary(const Pipeline& p) {
+  if (p.precision != "auto") return "precision " + p.precision;
+  if (p.device != "cpu") return "precision auto: fp32 on CUDA (set precision: bf16 for bfloat16)";
+  return cpu_has_native_bf16() ? fmt::format("precision auto: bf16, {} has native bfloat16 units", cpu_model_name())
+                               : fmt::format("precision auto: fp32, {} has no native bfloat16 units", cpu_model_name());
+}
+
 std::string resolved_yaml(const Pipeline& p) {
   std::string out = fmt::format("# resolved from {} (every parameter, defaults included)\n", p.file.string());
-  out += fmt::format("name: {}\nseed: {}\ndevice: {}\nthreads: {}\nsteps:\n", p.name, p.seed, p.device, p.threads);
+  out += fmt::format("name: {}\nseed: {}\ndevice: {}\nthreads: {}\nprecision: {}\nsteps:\n", p.name, p.seed, p.device,
+                     p.threads, p.precision);
   for (const auto& s : p.steps) {
     out += fmt::format("  {}:\n    uses: {}  # version {}\n", s.id, s.step->info.name, s.step->info.version);
     if (!s.params.values().empty()) {

@@ -34,8 +34,9 @@ struct Pipeline {
   std::string name;
   std::uint64_t seed = 0;
   std::string device = "cpu";
-  int threads = 0;                ///< 0: one per core
-  std::vector<StepConfig> steps;  ///< topological order, file order among independent steps
+  int threads = 0;                 ///< 0: one per core
+  std::string precision = "auto";  ///< as written; each step's `precision` parameter holds it resolved
+  std::vector<StepConfig> steps;   ///< topological order, file order among independent steps
 
   /// The step with id `id`, or nullptr.
   const StepConfig* find(const std::string& id) const;
@@ -65,6 +66,10 @@ Pipeline load_pipeline(const std::filesystem::path& file, const std::vector<std:
 /// Parameters of one step from a YAML `with:` mapping ("{count: 10}"),
 /// validated and completed with defaults exactly as in a pipeline.
 Params parse_step_params(const RegisteredStep& step, const std::string& with_yaml);
+
+/// How the pipeline's precision resolves on this machine, for the run log
+/// ("precision auto: bf16, <CPU> has native bfloat16 units").
+std::string precision_summary(const Pipeline& pipeline);
 
 /// The fully resolved pipeline as YAML (all parameters, defaults included).
 std::string resolved_yaml(const Pipeline& pipeline);

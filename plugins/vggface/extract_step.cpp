@@ -2,6 +2,7 @@
 #include <random>
 
 #include <facet/plugin.hpp>
+#include <facet/precision.hpp>
 
 #include "attribute_net.hpp"
 #include "batches.hpp"
@@ -22,7 +23,8 @@ class Extract final : public facet::Step {
             "Forward pass of a trained vggface model: a layer's activations (fc7) and every head's prediction",
             "features",
             {ParamSpec::choice("layer", "fc7", layers, "the layer whose activations are written"),
-             ParamSpec::integer("batch_size", 256, "images per forward pass (bounds memory)").range(1, 65536)},
+             ParamSpec::integer("batch_size", 256, "images per forward pass (bounds memory)").range(1, 65536),
+             facet::precision_spec()},
             {{"model", "a vggface model artifact"},
              {"images", "images [N, 3, S, S] uint8"},
              {"labels", "labels to carry along with the features", /*optional=*/true}},
@@ -39,6 +41,7 @@ class Extract final : public facet::Step {
     const auto num_classes = net->heads->options().num_classes();
     const vggface::Preprocessing prep{model.attr_string("preprocessing"), net->backbone->options().input_size(), false};
     const std::string layer = params.get_string("layer");
+    const std::string precision = params.get_string("precision");
     const std::int64_t n = images.num_rows("images"), batch = params.get_int("batch_size");
     const std::int64_t width = net->backbone->output_size(layer);
 
@@ -52,9 +55,11 @@ class Extract final : public facet::Step {
         [&](std::int64_t begin, std::int64_t end) -> std::vector<torch::Tensor> {
           c10::InferenceMode inference;  // no autograd bookkeeping at all: the outputs are only stored
           const auto x = vggface::preprocess(images.rows("images", begin, end), prep, rng).to(ctx.device());
-          const auto activations = net->backbone->forward(x, layer);
+          facet::Autocast autocast(precision, ctx.device());
+          const auto activations = net->backbone->forward(x, layer).to(torch::kFloat32);
           const auto fc7 = layer == "fc7" ? activations : net->backbone->forward(x, "fc7");
-          auto [c, p] = vggface::classes_and_confidence(net->heads->forward(fc7), num_classes);
+          const auto logits = net->heads->forward(fc7).to(torch::kFloat32);
+          auto [c, p] = vggface::classes_and_confidence(logits, num_classes);
           return {activations.flatten(1).cpu(), c.cpu(), p.cpu()};
         },
         [&](const std::vector<torch::Tensor>& out) {

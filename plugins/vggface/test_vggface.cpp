@@ -162,6 +162,43 @@ TEST_CASE("vggface: heads no better than their majority class on validation beco
   CHECK((predicted.select(1, 1) == 0).all().item<bool>());           // now the majority class
 }
 
+TEST_CASE("vggface: trained in bf16 the weights stay float32; bf16 and fp32 models load in either precision",
+          "[vggface][precision]") {
+  test::StandInCpu cpu(true);  // bf16 passes validation whatever this machine is
+  const auto inputs = test::generator_inputs(32);
+  const auto labels =
+      test::run_step("binarize", {{"attributes", inputs.at("attributes")}}, "{mode: grouped}").at("labels");
+  const std::string net = "input_size: 32, width: 0.0625, batch_norm: true, epochs: 1, batch_size: 16";
+  auto train = [&](const std::string& precision) {
+    return test::run_step("vggface",
+                          {{"images", inputs.at("images")}, {"labels", labels}, {"split", inputs.at("split")}},
+                          "{" + net + ", precision: " + precision + "}")
+        .at("model");
+  };
+  const auto fp32 = train("fp32"), bf16 = train("bf16");
+  for (const auto& name : bf16.tensor_names()) {
+    INFO(name);
+    CHECK(bf16.get(name).scalar_type() == fp32.get(name).scalar_type());
+  }
+  // The same numbers through the first forward pass differ in bf16: it was applied.
+  CHECK_FALSE(torch::equal(bf16.get("backbone.conv1_1.weight"), fp32.get("backbone.conv1_1.weight")));
+
+  auto features = [&](const Artifact& model, const std::string& precision) {
+    return test::run_step("extract", {{"model", model}, {"images", inputs.at("images")}},
+                          "{layer: fc7, precision: " + precision + "}")
+        .at("features")
+        .get("features");
+  };
+  for (const auto* model : {&fp32, &bf16}) {
+    const auto exact = features(*model, "fp32"), rounded = features(*model, "bf16");
+    CHECK(rounded.scalar_type() == torch::kFloat32);
+    CHECK_FALSE(torch::equal(exact, rounded));
+    // bfloat16 keeps 8 significant bits: a few layers in, within a few percent of the activations' scale.
+    const double scale = exact.abs().max().item<double>();
+    CHECK((exact - rounded).abs().max().item<double>() < 0.05 * scale);
+  }
+}
+
 TEST_CASE("vggface: with batch norm, a last batch of one image is left out instead of failing", "[vggface]") {
   const auto inputs = test::generator_inputs(32);  // 73 training images: 3 batches of 24 and one of 1
   REQUIRE(inputs.at("split").get("train").numel() == 73);
@@ -169,7 +206,7 @@ TEST_CASE("vggface: with batch norm, a last batch of one image is left out inste
       test::run_step("binarize", {{"attributes", inputs.at("attributes")}}, "{mode: grouped}").at("labels");
   const auto out =
       test::run_step("vggface", {{"images", inputs.at("images")}, {"labels", labels}, {"split", inputs.at("split")}},
-                     "{input_size: 32, width: 0.0625, batch_norm: true, epochs: 2, batch_size: 24}");
+                     "{input_size: 32, width: 0.0625, batch_norm: true, epochs: 2, batch_size: 24, precision: fp32}");
   const auto loss = out.at("history").get("train_loss");
   CHECK(std::isfinite(loss[0].item<double>()));
   CHECK(std::isfinite(loss[1].item<double>()));

@@ -3,6 +3,7 @@
 
 #include <facet/module_artifact.hpp>
 #include <facet/plugin.hpp>
+#include <facet/precision.hpp>
 
 #include "attribute_net.hpp"
 #include "trainer.hpp"
@@ -43,7 +44,8 @@ class VggFaceStep final : public facet::Step {
             .range(1, 1e6),
         ParamSpec::choice("preprocessing", "unit", {"unit", "vggface"},
                           "unit: RGB to [-1, 1]; vggface: BGR minus VGG-Face's mean pixel (for imported weights)"),
-        ParamSpec::flag("augment", true, "random crops and horizontal flips while training")};
+        ParamSpec::flag("augment", true, "random crops and horizontal flips while training"),
+        facet::precision_spec()};
     for (auto& spec : vggface::TrainOptions::specs(defaults)) params.push_back(std::move(spec));
     return {"vggface",
             "1.2",
@@ -94,9 +96,11 @@ class VggFaceStep final : public facet::Step {
     eval_prep.augment = false;
     std::mt19937_64 rng(ctx.seed());
     const auto device = ctx.device();
+    const auto precision = params.get_string("precision");
     vggface::Forward forward = [&](const torch::Tensor& raw, bool training, const facet::Share& rows) {
       const auto input = vggface::preprocess(raw, training ? train_prep : eval_prep, rng);
-      return net->forward(input.slice(0, rows.begin, rows.end).to(device));
+      facet::Autocast autocast(precision, device);
+      return net->forward(input.slice(0, rows.begin, rows.end).to(device)).to(torch::kFloat32);
     };
     const auto train_rows = vggface::to_rows(split.get("train"));
     const auto val_rows = vggface::to_rows(split.get("val"));

@@ -6,6 +6,7 @@
 
 #include <array>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 
@@ -23,6 +24,16 @@ const PluginRegistry& registry() {
   }();
   return loaded;
 }
+
+StandInCpu::StandInCpu(bool bf16) {
+  const auto file = temp_dir("cpuinfo") / (bf16 ? "bf16" : "plain");
+  write_text(file, std::string("processor\t: 0\nmodel name\t: Test CPU ") + (bf16 ? "with" : "without") +
+                       " bf16\nflags\t\t: fpu sse2 avx2 avx512f avx512bw" + (bf16 ? " avx512_bf16" : "") +
+                       " avx512_vnni\n");
+  setenv("FACET_CPUINFO", file.c_str(), 1);
+}
+
+StandInCpu::~StandInCpu() { unsetenv("FACET_CPUINFO"); }
 
 fs::path temp_dir(const std::string& name) {
   // ctest runs test cases as parallel processes: the pid keeps their folders apart.

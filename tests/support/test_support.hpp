@@ -63,6 +63,17 @@ fs::path source_path(const std::string& relative);
 /// where FACET_PUBFIG_INDEX points.
 fs::path pubfig_index_dir();
 
+/// While it lives, facet reads a stand-in /proc/cpuinfo (FACET_CPUINFO) of a
+/// CPU with or without native bfloat16 units, named "Test CPU with bf16" or
+/// "Test CPU without bf16".
+class StandInCpu {
+ public:
+  explicit StandInCpu(bool bf16);
+  ~StandInCpu();
+  StandInCpu(const StandInCpu&) = delete;
+  StandInCpu& operator=(const StandInCpu&) = delete;
+};
+
 /// A shell command running in the background (a test server), stopped when
 /// this goes out of scope. Construction waits for its first line of output.
 class BackgroundProcess {
