@@ -3,6 +3,7 @@
 // runs it beside the same model in PyTorch (bench/vggface_reference.py).
 //   build/bin/bench_vggface [--width 0.125] [--size 64] [--batch 64] [--threads 2] [--steps 20] [--heads 42]
 //                           [--bf16 1] (the forward passes under bfloat16 autocast, as precision: bf16)
+//                           [--channels-last 0] (NCHW convolutions instead of facet's channels-last)
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -27,6 +28,7 @@ int main(int argc, char** argv) {
   double width = 0.125;
   std::int64_t size = 64, batch = 64, threads = 2, steps = 20, heads = 42;
   std::string precision = "fp32";
+  bool channels_last = true;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
     const double value = std::stod(argv[i + 1]);
@@ -37,10 +39,13 @@ int main(int argc, char** argv) {
     else if (flag == "--steps") steps = static_cast<std::int64_t>(value);
     else if (flag == "--heads") heads = static_cast<std::int64_t>(value);
     else if (flag == "--bf16") precision = value != 0 ? "bf16" : "fp32";
+    else if (flag == "--channels-last") channels_last = value != 0;
   }
   torch::set_num_threads(static_cast<int>(threads));
   torch::manual_seed(0);
-  const auto backbone = vggface::VggFaceOptions().input_size(size).width(width).batch_norm(true).dropout(0.5);
+  const auto backbone =
+      vggface::VggFaceOptions().input_size(size).width(width).batch_norm(true).dropout(0.5).channels_last(
+          channels_last);
   const std::vector<std::int64_t> classes(static_cast<size_t>(heads), 2);
   vggface::AttributeNet net(
       backbone,

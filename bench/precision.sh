@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# bfloat16 against float32 on this CPU: the vggface training step and
-# extraction (bench_vggface with and without --bf16, alternating, three tries
-# each, medians) at the baseline's configuration and at width 0.5 / 128 px,
-# beside the machine's measured float32 and bfloat16 matrix-product peaks.
+# bfloat16 against float32, channels-last against NCHW, on this CPU: the
+# vggface training step and extraction (bench_vggface, the four variants
+# alternating, three tries each, medians) at the baseline's configuration and
+# at width 0.5 / 128 px, beside the machine's measured float32 and bfloat16
+# matrix-product peaks. The reference is float32 NCHW.
 #   bench/precision.sh [build-dir]
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -25,8 +26,9 @@ PY
 configs=("--width 0.125 --size 64 --batch 64 --steps 20" "--width 0.5 --size 128 --batch 32 --steps 6")
 for _ in 1 2 3; do
   for c in "${!configs[@]}"; do
-    for bf16 in 0 1; do
-      echo "$c $bf16 $("$build/bin/bench_vggface" ${configs[$c]} --bf16 $bf16)" >> "$out"
+    for variant in "0 0" "0 1" "1 0" "1 1"; do
+      read -r bf16 nhwc <<< "$variant"
+      echo "$c $bf16$nhwc $("$build/bin/bench_vggface" ${configs[$c]} --bf16 "$bf16" --channels-last "$nhwc")" >> "$out"
     done
   done
 done
@@ -47,17 +49,19 @@ def flops(flags):
     return 2 * macs, 2 * fc * 2 * 42
 rows = {}
 for line in open(sys.argv[1]):
-    config, bf16, _, *kv = line.split()
+    config, variant, _, *kv = line.split()
     for k, v in zip(kv[::2], kv[1::2]):
-        rows.setdefault((int(config), int(bf16), k), []).append(float(v))
-print(f"{'configuration':<46} {'metric':<22} {'fp32':>8} {'bf16':>8} {'bf16/fp32':>9}")
+        rows.setdefault((int(config), variant, k), []).append(float(v))
+variants = [("00", "fp32 NCHW"), ("01", "fp32 NHWC"), ("10", "bf16 NCHW"), ("11", "bf16 NHWC")]
+print(f"{'':<24}" + "".join(f"{name:>11}" for _, name in variants) + "   (ratio to fp32 NCHW)")
 for c, text in enumerate(sys.argv[2:]):
+    print(text)
     backbone, heads = flops(text)
+    # Training: the forward and two backward products, about 3x the forward FLOPs.
     per_image = {"train_images_per_s": 3 * (backbone + heads), "extract_images_per_s": backbone}
     for k in ("train_images_per_s", "extract_images_per_s", "peak_rss_mib"):
-        a, b = statistics.median(rows[(c, 0, k)]), statistics.median(rows[(c, 1, k)])
-        print(f"{text:<46} {k:<22} {a:8.1f} {b:8.1f} {b / a:9.2f}")
-        if k in per_image:  # training: forward and two backward products, about 3x the forward FLOPs
-            g = per_image[k] / 1e9
-            print(f"{'':<46} {'  as GFLOP/s':<22} {a * g:8.1f} {b * g:8.1f}")
+        m = [statistics.median(rows[(c, v, k)]) for v, _ in variants]
+        print(f"  {k:<22}" + "".join(f"{x:11.1f}" for x in m) + "   " + " ".join(f"{x / m[0]:.2f}" for x in m))
+        if k in per_image:
+            print(f"  {'  as GFLOP/s':<22}" + "".join(f"{x * per_image[k] / 1e9:11.1f}" for x in m))
 PY

@@ -7,7 +7,7 @@ import torch.nn as nn
 args = dict(zip(sys.argv[1::2], sys.argv[2::2]))
 width = float(args.get("--width", 0.125)); size = int(args.get("--size", 64)); batch = int(args.get("--batch", 64))
 threads = int(args.get("--threads", 2)); steps = int(args.get("--steps", 20)); heads = int(args.get("--heads", 42))
-bf16 = float(args.get("--bf16", 0)) != 0
+bf16 = float(args.get("--bf16", 0)) != 0; channels_last = float(args.get("--channels-last", 1)) != 0
 torch.set_num_threads(threads); torch.manual_seed(0)
 
 layers, c = [], 3
@@ -24,6 +24,8 @@ head = nn.Linear(fc, 2 * heads)
 net = nn.Sequential(backbone, head)
 sgd = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
 x = torch.randn(batch, 3, size, size); y = torch.randint(0, 2, (batch, heads))
+layout = torch.channels_last if channels_last else torch.contiguous_format
+net = net.to(memory_format=layout); x = x.contiguous(memory_format=layout)
 
 def loss_fn(logits):
     return sum(nn.functional.cross_entropy(logits[:, 2 * h:2 * h + 2], y[:, h]) for h in range(heads))
@@ -40,7 +42,7 @@ for s in range(steps + 3):
 extract = []
 net.eval()
 with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-    big = torch.randn(256, 3, size, size)
+    big = torch.randn(256, 3, size, size).contiguous(memory_format=layout)
     for s in range(max(steps // 2, 3) + 2):
         t = time.perf_counter(); backbone(big)
         if s >= 2: extract.append(time.perf_counter() - t)

@@ -211,3 +211,32 @@ TEST_CASE("vggface: with batch norm, a last batch of one image is left out inste
   CHECK(std::isfinite(loss[0].item<double>()));
   CHECK(std::isfinite(loss[1].item<double>()));
 }
+
+TEST_CASE("vggface: channels-last convolutions give NCHW's outputs and gradients within float rounding", "[vggface]") {
+  torch::manual_seed(3);
+  const auto options = VggFaceOptions().input_size(64).width(0.125).batch_norm(true).dropout(0.0);
+  VggFace nchw(VggFaceOptions(options).channels_last(false)), nhwc(VggFaceOptions(options).channels_last(true));
+  {
+    torch::NoGradGuard no_grad;
+    auto target = nhwc->named_parameters();
+    for (const auto& p : nchw->named_parameters()) target[p.key()].copy_(p.value());
+  }
+  CHECK(nhwc->named_parameters()["conv2_1.weight"].is_contiguous(at::MemoryFormat::ChannelsLast));
+  CHECK_FALSE(nchw->named_parameters()["conv2_1.weight"].is_contiguous(at::MemoryFormat::ChannelsLast));
+  const auto x = torch::randn({6, 3, 64, 64});
+  for (const char* layer : {"conv3_1", "fc7"}) {
+    INFO(layer);
+    const auto a = nchw->forward(x, layer), b = nhwc->forward(x, layer);
+    const auto scale = a.abs().max().item<double>();
+    INFO("max difference " << (a - b).abs().max().item<double>() << " of " << scale);
+    CHECK(torch::allclose(a, b, 1e-4, 1e-5 * scale));
+  }
+  nchw->forward(x, "fc7").square().sum().backward();
+  nhwc->forward(x, "fc7").square().sum().backward();
+  auto other = nhwc->named_parameters();
+  for (const auto& p : nchw->named_parameters()) {
+    INFO(p.key());
+    const auto scale = p.value().grad().abs().max().item<double>();
+    CHECK(torch::allclose(p.value().grad(), other[p.key()].grad(), 1e-3, 1e-4 * std::max(scale, 1.0)));
+  }
+}

@@ -100,6 +100,8 @@ VggFaceImpl::VggFaceImpl(const VggFaceOptions& options) : options_(options) {
     if (auto* conv = module->as<torch::nn::Conv2d>()) {
       torch::nn::init::kaiming_normal_(conv->weight, 0.0, torch::kFanOut, torch::kReLU);
       torch::nn::init::zeros_(conv->bias);
+      // Loading weights copies into these tensors, which keeps their layout.
+      if (options.channels_last()) conv->weight.set_data(conv->weight.contiguous(at::MemoryFormat::ChannelsLast));
     } else if (auto* linear = module->as<torch::nn::Linear>()) {
       torch::nn::init::normal_(linear->weight, 0.0, 0.01);
       torch::nn::init::zeros_(linear->bias);
@@ -108,6 +110,7 @@ VggFaceImpl::VggFaceImpl(const VggFaceOptions& options) : options_(options) {
 }
 
 torch::Tensor VggFaceImpl::forward(torch::Tensor x, const std::string& layer) {
+  if (options_.channels_last() && x.dim() == 4) x = x.contiguous(at::MemoryFormat::ChannelsLast);
   for (auto& l : layers_) {
     if (l.conv) {
       x = l.conv->forward(x);

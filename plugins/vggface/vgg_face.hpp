@@ -24,6 +24,10 @@ struct VggFaceOptions {
   TORCH_ARG(double, dropout) = 0.5;
   /// Outputs of fc8 (2622 identities in VGG-Face); 0 leaves fc8 out.
   TORCH_ARG(std::int64_t, identities) = 0;
+  /// Convolutions on channels-last (NHWC) tensors: the same numbers up to
+  /// float rounding, faster on the CPU (bench/precision.sh). Not part of the
+  /// architecture: not saved, models load either way.
+  TORCH_ARG(bool, channels_last) = true;
 
  public:  // TORCH_ARG leaves the section private
   /// The options as artifact attributes, and back.
