@@ -16,7 +16,8 @@ TEST_CASE("vggface: layer shapes follow input size and width", "[vggface]") {
     double width;
     std::int64_t conv1, conv5, fc;
   };
-  for (const auto& c : {Case{32, 1.0, 64, 512, 4096}, Case{64, 0.125, 8, 64, 512}, Case{224, 0.25, 16, 128, 1024}}) {
+  for (const auto& c : {Case{32, 1.0, 64, 512, 4096}, Case{64, 0.125, 8, 64, 512}, Case{224, 0.25, 16, 128, 1024},
+                        Case{112, 0.125, 8, 64, 512}}) {
     INFO("input " << c.size << " width " << c.width);
     VggFace net(VggFaceOptions().input_size(c.size).width(c.width).identities(2622));
     net->eval();
@@ -30,7 +31,7 @@ TEST_CASE("vggface: layer shapes follow input size and width", "[vggface]") {
     const auto params = net->named_parameters();
     CHECK(params["fc6.weight"].sizes() == torch::IntArrayRef({c.fc, c.conv5 * (c.size / 32) * (c.size / 32)}));
   }
-  CHECK_THROWS_WITH(VggFace(VggFaceOptions().input_size(100)), Catch::Contains("multiple of 32"));
+  CHECK_THROWS_WITH(VggFace(VggFaceOptions().input_size(31)), Catch::Contains("at least 32"));
 }
 
 TEST_CASE("vggface: frozen layers keep their weights and batch statistics", "[vggface]") {

@@ -61,8 +61,10 @@ const std::vector<std::string>& layer_names() {
 }
 
 VggFaceImpl::VggFaceImpl(const VggFaceOptions& options) : options_(options) {
-  if (options.input_size() % 32 != 0 || options.input_size() < 32) {
-    throw facet::Error(fmt::format("vggface: input_size must be a multiple of 32, got {}", options.input_size()));
+  if (options.input_size() < 32) {
+    throw facet::Error(
+        fmt::format("vggface: input_size must be at least 32 (five 2x2 poolings leave at least one pixel), got {}",
+                    options.input_size()));
   }
   std::int64_t in = 3;
   for (const auto& b : kBlocks) {
@@ -78,6 +80,7 @@ VggFaceImpl::VggFaceImpl(const VggFaceOptions& options) : options_(options) {
       in = out;
     }
   }
+  // Each pooling rounds down, as VGG's: 112 px leave 7 x 7 after conv5_3 and 3 x 3 after the last pooling.
   const std::int64_t spatial = options.input_size() / 32;
   const std::int64_t fc = fc7_width(options);
   std::int64_t fc_in = in * spatial * spatial;

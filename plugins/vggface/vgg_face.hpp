@@ -11,7 +11,8 @@ namespace vggface {
 
 /// Architecture of the VGG-Face network (VGG-16 with VGG-Face's layer names).
 struct VggFaceOptions {
-  /// Input width and height in pixels; a multiple of 32 (224 in VGG-Face).
+  /// Input width and height in pixels, at least 32 (224 in VGG-Face). Each
+  /// 2x2 pooling rounds down: fc6 sees floor(size / 32) squared positions.
   TORCH_ARG(std::int64_t, input_size) = 224;
   /// Multiplies every layer's width (1.0: 64 ... 512 channels, 4096-wide fc6/fc7).
   TORCH_ARG(double, width) = 1.0;

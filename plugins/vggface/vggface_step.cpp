@@ -30,7 +30,8 @@ class VggFaceStep final : public facet::Step {
     defaults.lr = 0.01;
     defaults.epochs = 10;
     std::vector<ParamSpec> params = {
-        ParamSpec::integer("input_size", 224, "network input in pixels (a multiple of 32); images are resized to it")
+        ParamSpec::integer("input_size", 224,
+                           "network input in pixels (fc6 sees floor(size / 32)^2 positions); images are resized to it")
             .range(32, 1024),
         ParamSpec::real("width", 1.0, "layer width multiplier (1.0: VGG-16's 64..512 channels, 4096-wide fc6/fc7)")
             .range(0.01, 4.0),
