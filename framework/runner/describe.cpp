@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "facet/markdown.hpp"
+
 namespace facet {
 
 std::string list_steps(const PluginRegistry& registry) {
@@ -66,7 +68,8 @@ std::string describe_step_markdown(const RegisteredStep& step) {
   } else {
     out += "| name | type | default | description |\n|---|---|---|---|\n";
     for (const auto& p : info.params) {
-      out += fmt::format("| `{}` | {} | `{}` | {} |\n", p.name, allowed(p), format_value(p.default_value), p.doc);
+      out += fmt::format("| `{}` | {} | `{}` | {} |\n", p.name, markdown_cell(allowed(p)),
+                         markdown_cell(format_value(p.default_value)), markdown_cell(p.doc));
     }
     out += "\n";
   }

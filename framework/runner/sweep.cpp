@@ -8,6 +8,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "facet/files.hpp"
+#include "facet/markdown.hpp"
 #include "facet/plot.hpp"
 #include "pipeline.hpp"
 #include "report.hpp"
@@ -102,6 +103,7 @@ void write_summary(const fs::path& dir, const Sweep& sweep, const std::vector<Va
     std::vector<std::string> fields;
     for (const auto& f : row) fields.push_back(csv_field(f));
     csv += fmt::format("{}\n", fmt::join(fields, ","));
+    for (auto& cell : row) cell = markdown_cell(cell);
     md += fmt::format("| {} |\n", fmt::join(row, " | "));
   }
   write_file(dir / "summary.csv", csv);

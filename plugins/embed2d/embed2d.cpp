@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <random>
 
+#include <facet/markdown.hpp>
 #include <facet/plot.hpp>
 #include <facet/plugin.hpp>
 #include <facet/pubfig.hpp>
@@ -153,8 +154,8 @@ class Embed2d final : public facet::Step {
       const auto name = slug(attribute);
       ctx.metric(name + "_separation_tsne", sep_tsne.back());
       ctx.metric(name + "_separation_full", sep_full.back());
-      report += fmt::format("| {} | {:.3f} | {:.3f} | {:.3f} | {:.3f} |\n", attribute, positive_rate.back(),
-                            sep_tsne.back(), sep_pca.back(), sep_full.back());
+      report += fmt::format("| {} | {:.3f} | {:.3f} | {:.3f} | {:.3f} |\n", facet::markdown_cell(attribute),
+                            positive_rate.back(), sep_tsne.back(), sep_pca.back(), sep_full.back());
       ctx.info("{}: kNN separation {:.3f} in t-SNE, {:.3f} in PCA, {:.3f} in full features", attribute, sep_tsne.back(),
                sep_pca.back(), sep_full.back());
       ctx.save_file("tsne_" + name + ".png",

@@ -1,6 +1,7 @@
 // evaluate: per-attribute and per-head accuracy of predictions on a split.
 #include <numeric>
 
+#include <facet/markdown.hpp>
 #include <facet/plot.hpp>
 #include <facet/plugin.hpp>
 #include <facet/pubfig.hpp>
@@ -25,8 +26,8 @@ std::string table(const std::string& title, const std::vector<ColumnScore>& scor
   std::string out = fmt::format("## {}\n\n| {} | accuracy | balanced | majority | known |\n|---|---:|---:|---:|---:|\n",
                                 title, title == "Heads" ? "head" : "attribute");
   for (const auto& s : scores) {
-    out += fmt::format("| {} | {:.4f} | {:.4f} | {:.4f} | {} |\n", s.name, s.accuracy, s.balanced_accuracy, s.majority,
-                       s.known);
+    out += fmt::format("| {} | {:.4f} | {:.4f} | {:.4f} | {} |\n", facet::markdown_cell(s.name), s.accuracy,
+                       s.balanced_accuracy, s.majority, s.known);
   }
   out +=
       fmt::format("| **mean** | **{:.4f}** | **{:.4f}** | **{:.4f}** | |\n\n", mean_of(scores, &ColumnScore::accuracy),

@@ -4,6 +4,7 @@
 #include <fmt/ranges.h>
 
 #include <facet/errors.hpp>
+#include <facet/markdown.hpp>
 
 #include "downloader.hpp"
 
@@ -15,7 +16,7 @@ void report_drops(Context& ctx, const IndexAccount& account, size_t kept) {
                                ctx.step_id(), kept, account.rows);
   std::vector<std::string> reasons;
   for (const auto& [why, count] : account.dropped.counts()) {
-    md += fmt::format("| {} | {} |\n", why, count);
+    md += fmt::format("| {} | {} |\n", facet::markdown_cell(why), count);
     reasons.push_back(fmt::format("{}: {}", why, count));
     ctx.warn("{} rows dropped: {}", count, why);
   }

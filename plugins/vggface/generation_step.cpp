@@ -9,6 +9,7 @@
 
 #include <fmt/ranges.h>
 
+#include <facet/markdown.hpp>
 #include <facet/plugin.hpp>
 #include <facet/pubfig.hpp>
 
@@ -125,7 +126,7 @@ class EvaluateGeneration final : public facet::Step {
     for (size_t a = 0; a < names.size(); ++a) {
       if (asked[a] == 0) continue;
       const double acc = static_cast<double>(found[a]) / static_cast<double>(asked[a]);
-      table += fmt::format("| {} | {} | {:.3f} | {} |\n", names[a], asked[a], acc,
+      table += fmt::format("| {} | {} | {:.3f} | {} |\n", facet::markdown_cell(names[a]), asked[a], acc,
                            ceiling[a] < 0 ? std::string("-") : fmt::format("{:.3f}", ceiling[a]));
       all.add(acc, ceiling[a]);
       if (rendered.count(names[a]) != 0) rendered_only.add(acc, ceiling[a]);

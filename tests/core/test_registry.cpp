@@ -2,6 +2,7 @@
 
 #include "describe.hpp"
 #include "facet/export.hpp"
+#include "facet/markdown.hpp"
 #include "test_support.hpp"
 
 using namespace facet;
@@ -36,6 +37,18 @@ TEST_CASE("describe prints parameters, inputs and outputs from the metadata", "[
   const auto text = describe_step(*test::registry().find("binarize"));
   CHECK_THAT(text, Catch::Contains("binarize 1.1") && Catch::Contains("margin") && Catch::Contains("x >= 0") &&
                        Catch::Contains("inputs:\n  attributes") && Catch::Contains("outputs:\n  labels"));
+}
+
+TEST_CASE("a '|' in a parameter's text does not break its Markdown table row", "[registry][docs]") {
+  CHECK(markdown_cell("|score| < margin\nnext") == "\\|score\\| < margin next");
+  const auto text = describe_step_markdown(*test::registry().find("binarize"));
+  const auto row = text.substr(text.find("| `margin` |"));
+  const auto line = row.substr(0, row.find('\n'));
+  CHECK_THAT(line, Catch::Contains("scores with \\|score\\| < margin"));
+  // Five unescaped bars: four cells.
+  int bars = 0;
+  for (size_t i = 0; i < line.size(); ++i) bars += line[i] == '|' && (i == 0 || line[i - 1] != '\\');
+  CHECK(bars == 5);
 }
 
 TEST_CASE("every plugin README carries its steps' generated description", "[registry][docs]") {
