@@ -16,6 +16,7 @@ cat >"$work/train.yaml" <<'YAML'
 name: load
 seed: 7
 threads: 2
+precision: fp32  # as the PyTorch reference
 steps:
   faces: {uses: synthfaces, with: {count: 400, size: 64, persons: 30}}
   labels: {uses: binarize, with: {mode: grouped}, inputs: {attributes: faces.attributes}}
