@@ -143,8 +143,8 @@ class Execution {
 
   /// --dry-run: the plan, and which steps the cache holds.
   int print_plan() const {
-    fmt::print("pipeline {} ({} steps, seed {}, device {}, cache {})\n", p_.name, p_.steps.size(), p_.seed, p_.device,
-               options_.no_cache ? "off" : options_.cache_dir.string());
+    fmt::print("pipeline {} ({} steps, seed {}, device {}, {}, cache {})\n", p_.name, p_.steps.size(), p_.seed,
+               p_.device, precision_summary(p_), options_.no_cache ? "off" : options_.cache_dir.string());
     for (const auto& s : p_.steps) {
       std::string status = "run";
       if (!selected(s.id)) {

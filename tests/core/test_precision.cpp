@@ -113,3 +113,20 @@ TEST_CASE("Autocast runs matrix products in bfloat16 inside its scope only", "[p
   Autocast fp32("fp32", torch::kCPU);
   CHECK(torch::mm(a, b).scalar_type() == torch::kFloat32);
 }
+
+TEST_CASE("runner says how the pipeline's precision resolved on this CPU", "[pipeline][precision]") {
+  const auto dir = test::temp_dir("precision-runner");
+  test::write_text(dir / "p.yaml", with_precision("", ""));
+  {
+    test::StandInCpu cpu(true);  // the runner inherits FACET_CPUINFO
+    const auto r = test::run_runner("p.yaml --dry-run", dir);
+    INFO(r.output);
+    CHECK(r.status == 0);
+    CHECK_THAT(r.output, Catch::Contains("precision auto: bf16, Test CPU with bf16 has native bfloat16 units"));
+  }
+  test::StandInCpu cpu(false);
+  const auto r = test::run_runner("p.yaml --until faces --cache-dir cache --runs-dir runs", dir);
+  INFO(r.output);
+  CHECK(r.status == 0);
+  CHECK_THAT(r.output, Catch::Contains("precision auto: fp32, Test CPU without bf16 has no native bfloat16 units"));
+}
