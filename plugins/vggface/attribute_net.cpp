@@ -26,4 +26,14 @@ AttributeNet load_attribute_net(const facet::Artifact& model, const std::string&
   return net;
 }
 
+bool has_attribute_heads(const facet::Artifact& model) { return model.has_attr("heads_in_features"); }
+
+void load_backbone(VggFaceImpl& backbone, const facet::Artifact& model, const std::string& what) {
+  facet::Artifact prefixed;  // the model artifact names them backbone.*
+  for (const auto& name : model.tensor_names()) {
+    if (name.rfind("backbone.", 0) == 0) prefixed.set(name.substr(9), model.get(name));
+  }
+  facet::load_module(backbone, prefixed, what);
+}
+
 }  // namespace vggface

@@ -30,4 +30,12 @@ facet::Artifact save_attribute_net(AttributeNet& net, const std::string& preproc
 /// Rebuilds the network of a model artifact and loads its weights.
 AttributeNet load_attribute_net(const facet::Artifact& model, const std::string& what);
 
+/// True for a model with attribute heads (vggface); false for a backbone
+/// alone (vggface_import).
+bool has_attribute_heads(const facet::Artifact& model);
+
+/// Loads the backbone.* weights of a model artifact (vggface or
+/// vggface_import) into `backbone`, of the same architecture.
+void load_backbone(VggFaceImpl& backbone, const facet::Artifact& model, const std::string& what);
+
 }  // namespace vggface

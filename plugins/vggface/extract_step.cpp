@@ -25,7 +25,7 @@ class Extract final : public facet::Step {
             {ParamSpec::choice("layer", "fc7", layers, "the layer whose activations are written"),
              ParamSpec::integer("batch_size", 256, "images per forward pass (bounds memory)").range(1, 65536),
              facet::precision_spec()},
-            {{"model", "a vggface model artifact"},
+            {{"model", "a vggface model artifact, or a backbone alone from vggface_import (then no predictions)"},
              {"images", "images [N, 3, S, S] uint8"},
              {"labels", "labels to carry along with the features", /*optional=*/true}},
             {{"features", "features [N, D] float32 (streamed), person, image_id, and labels when connected"},
@@ -36,14 +36,28 @@ class Extract final : public facet::Step {
   Artifacts run(const Artifacts& inputs, const facet::Params& params, facet::Context& ctx) override {
     const Artifact& model = inputs.at("model");
     const Artifact& images = inputs.at("images");
-    auto net = vggface::load_attribute_net(model, "the 'model' input");
-    net->to(ctx.device());
-    const auto num_classes = net->heads->options().num_classes();
-    const vggface::Preprocessing prep{model.attr_string("preprocessing"), net->backbone->options().input_size(), false};
+    // A trained classifier, or a backbone alone (vggface_import: the
+    // pretrained network's features, and no predictions).
+    vggface::AttributeNet net{nullptr};
+    vggface::VggFace backbone{nullptr};
+    std::vector<std::int64_t> num_classes;
+    if (vggface::has_attribute_heads(model)) {
+      net = vggface::load_attribute_net(model, "the 'model' input");
+      backbone = net->backbone;
+      num_classes = net->heads->options().num_classes();
+    } else {
+      backbone = vggface::VggFace(vggface::VggFaceOptions::load(model));
+      vggface::load_backbone(*backbone, model, "the 'model' input");
+      backbone->eval();
+    }
+    backbone->to(ctx.device());
+    if (net) net->to(ctx.device());
+    const vggface::Preprocessing prep{model.attr_string("preprocessing"), backbone->options().input_size(), false};
     const std::string layer = params.get_string("layer");
     const std::string precision = params.get_string("precision");
     const std::int64_t n = images.num_rows("images"), batch = params.get_int("batch_size");
-    const std::int64_t width = net->backbone->output_size(layer);
+    const std::int64_t width = backbone->output_size(layer);
+    const auto heads = static_cast<std::int64_t>(num_classes.size());
 
     auto features = ctx.create_rows("features", "features", {n, width}, torch::kFloat32);
     std::vector<torch::Tensor> classes, confidence;
@@ -56,8 +70,12 @@ class Extract final : public facet::Step {
           c10::InferenceMode inference;  // no autograd bookkeeping at all: the outputs are only stored
           const auto x = vggface::preprocess(images.rows("images", begin, end), prep, rng).to(ctx.device());
           facet::Autocast autocast(precision, ctx.device());
-          const auto activations = net->backbone->forward(x, layer).to(torch::kFloat32);
-          const auto fc7 = layer == "fc7" ? activations : net->backbone->forward(x, "fc7");
+          const auto activations = backbone->forward(x, layer).to(torch::kFloat32);
+          if (!net) {
+            return {activations.flatten(1).cpu(), torch::zeros({end - begin, 0}, torch::kInt64),
+                    torch::zeros({end - begin, 0}, torch::kFloat32)};
+          }
+          const auto fc7 = layer == "fc7" ? activations : backbone->forward(x, "fc7");
           const auto logits = net->heads->forward(fc7).to(torch::kFloat32);
           auto [c, p] = vggface::classes_and_confidence(logits, num_classes);
           return {activations.flatten(1).cpu(), c.cpu(), p.cpu()};
@@ -69,7 +87,6 @@ class Extract final : public facet::Step {
           progress->advance(out[0].size(0));
         });
     if (classes.empty()) {  // a rank other than 0: what it returns is not kept
-      const auto heads = static_cast<std::int64_t>(num_classes.size());
       classes.push_back(torch::zeros({0, heads}, torch::kInt64));
       confidence.push_back(torch::zeros({0, heads}, torch::kFloat32));
     }
@@ -86,10 +103,11 @@ class Extract final : public facet::Step {
       feats.set("num_classes", labels.get("num_classes"));
       feats.set_attr("head_names", labels.attr_strings("head_names"));
     }
-    ctx.info("{} images: {} [{}] and {} head predictions", n, layer, width, num_classes.size());
+    ctx.info("{} images: {} [{}] and {} head predictions", n, layer, width, heads);
+    const auto head_names = net ? model.attr_strings("head_names") : std::vector<std::string>{};
     return {{"features", feats},
-            {"predictions", vggface::predictions_artifact(torch::cat(classes), torch::cat(confidence), num_classes,
-                                                          model.attr_strings("head_names"))}};
+            {"predictions",
+             vggface::predictions_artifact(torch::cat(classes), torch::cat(confidence), num_classes, head_names)}};
   }
 };
 

@@ -3,6 +3,8 @@
 #include <torch/torch.h>
 #include <catch2/catch.hpp>
 
+#include "attribute_net.hpp"
+#include "batches.hpp"
 #include "facet/module_artifact.hpp"
 #include "keras_fixture.hpp"
 #include "keras_weights.hpp"
@@ -191,4 +193,27 @@ TEST_CASE("vggface_import: a missing layer or a wrong shape names the layer and 
   CHECK_THROWS_WITH(vggface::load_keras_weights(*net, dir / "gap.h5"), Catch::Contains("layer 'conv3_2' is missing"));
   test::write_text(dir / "not.h5", "hello");
   CHECK_THROWS_WITH(vggface::keras_architecture(dir / "not.h5"), Catch::Contains("not an HDF5 file"));
+}
+
+TEST_CASE("extract: the features of an imported VGG-Face backbone, without heads or predictions", "[vggface][keras]") {
+  const auto dir = test::temp_dir("keras-extract");
+  write_keras(dir / "vggface.h5", random_vggface(64, 8, 512, 10), KerasStyle{false, false, false});
+  const auto model =
+      test::run_step("vggface_import", {}, fmt::format("{{file: '{}', fc8: false}}", (dir / "vggface.h5").string()))
+          .at("model");
+  torch::manual_seed(5);
+  Artifact images;
+  images.set("images", torch::randint(0, 256, {5, 3, 64, 64}, torch::kUInt8));
+  const auto out =
+      test::run_step("extract", {{"model", model}, {"images", images}}, "{layer: fc7, batch_size: 2, precision: fp32}");
+  const auto features = out.at("features").get("features");
+  CHECK(out.at("predictions").get("classes").sizes() == torch::IntArrayRef({5, 0}));
+
+  VggFace net(VggFaceOptions::load(model));
+  vggface::load_backbone(*net, model, "test");
+  net->eval();
+  torch::NoGradGuard no_grad;
+  std::mt19937_64 rng(1);
+  const auto x = vggface::preprocess(images.get("images"), {"vggface", 64, false}, rng);
+  CHECK(torch::allclose(features, net->forward(x, "fc7"), 1e-4, 1e-4));
 }

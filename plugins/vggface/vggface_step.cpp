@@ -87,7 +87,8 @@ class VggFaceStep final : public facet::Step {
                                    .shared_fc(params.get_int_list("shared_fc"))
                                    .dropout(params.get_float("dropout"));
     vggface::AttributeNet net(backbone_options, heads_options);
-    if (inputs.count("weights") != 0) load_backbone(*net->backbone, inputs.at("weights"));
+    if (inputs.count("weights") != 0)
+      vggface::load_backbone(*net->backbone, inputs.at("weights"), "the 'weights' input");
     net->backbone->set_trainable_from(params.get_string("trainable_from"));
     net->to(ctx.device());
 
@@ -133,15 +134,6 @@ class VggFaceStep final : public facet::Step {
     std::int64_t n = 0;
     for (const auto& p : params) n += (!trainable_only || p.requires_grad()) ? p.numel() : 0;
     return n;
-  }
-
-  /// Starts the backbone from another model's backbone (same architecture).
-  static void load_backbone(vggface::VggFaceImpl& backbone, const Artifact& weights) {
-    Artifact prefixed;  // the model artifact names them backbone.*
-    for (const auto& name : weights.tensor_names()) {
-      if (name.rfind("backbone.", 0) == 0) prefixed.set(name.substr(9), weights.get(name));
-    }
-    facet::load_module(backbone, prefixed, "the 'weights' input");
   }
 };
 
