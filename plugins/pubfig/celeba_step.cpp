@@ -20,7 +20,7 @@ namespace fs = std::filesystem;
 /// The square most face-attribute work crops from CelebA's 178 x 218 aligned images.
 constexpr faces::Rect kAlignedFace{0, 20, 178, 198};
 
-class CelebA final : public facet::Step {
+class CelebAStep final : public facet::Step {
  public:
   facet::StepInfo info() const override {
     return {
@@ -89,4 +89,4 @@ class CelebA final : public facet::Step {
 
 }  // namespace
 
-FACET_REGISTER_STEP(CelebA);
+FACET_REGISTER_STEP(CelebAStep);

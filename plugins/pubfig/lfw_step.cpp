@@ -16,7 +16,7 @@ using facet::ParamSpec;
 namespace faces = facet::faces;
 namespace fs = std::filesystem;
 
-class Lfw final : public facet::Step {
+class LfwStep final : public facet::Step {
  public:
   facet::StepInfo info() const override {
     return {"lfw",
@@ -64,4 +64,4 @@ class Lfw final : public facet::Step {
 
 }  // namespace
 
-FACET_REGISTER_STEP(Lfw);
+FACET_REGISTER_STEP(LfwStep);

@@ -21,7 +21,7 @@ using facet::ParamSpec;
 namespace faces = facet::faces;
 namespace fs = std::filesystem;
 
-class PubFig final : public facet::Step {
+class PubFigStep final : public facet::Step {
  public:
   facet::StepInfo info() const override {
     return {"pubfig",
@@ -113,4 +113,4 @@ class PubFig final : public facet::Step {
 
 }  // namespace
 
-FACET_REGISTER_STEP(PubFig);
+FACET_REGISTER_STEP(PubFigStep);

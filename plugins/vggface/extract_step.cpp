@@ -13,7 +13,7 @@ using facet::Artifact;
 using facet::Artifacts;
 using facet::ParamSpec;
 
-class Extract final : public facet::Step {
+class ExtractStep final : public facet::Step {
  public:
   facet::StepInfo info() const override {
     std::vector<std::string> layers = vggface::layer_names();
@@ -113,4 +113,4 @@ class Extract final : public facet::Step {
 
 }  // namespace
 
-FACET_REGISTER_STEP(Extract);
+FACET_REGISTER_STEP(ExtractStep);

@@ -12,7 +12,7 @@ using facet::Artifact;
 using facet::Artifacts;
 using facet::ParamSpec;
 
-class VggFaceImport final : public facet::Step {
+class VggFaceImportStep final : public facet::Step {
  public:
   facet::StepInfo info() const override {
     return {"vggface_import",
@@ -48,4 +48,4 @@ class VggFaceImport final : public facet::Step {
 
 }  // namespace
 
-FACET_REGISTER_STEP(VggFaceImport);
+FACET_REGISTER_STEP(VggFaceImportStep);

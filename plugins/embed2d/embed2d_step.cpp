@@ -80,7 +80,7 @@ std::string scatter_png(const torch::Tensor& xy, const torch::Tensor& label, con
                             {{"negative.dat", negative + "nan nan\n"}, {"positive.dat", positive + "nan nan\n"}});
 }
 
-class Embed2d final : public facet::Step {
+class Embed2dStep final : public facet::Step {
  public:
   facet::StepInfo info() const override {
     return {"embed2d",
@@ -184,4 +184,4 @@ class Embed2d final : public facet::Step {
 
 }  // namespace
 
-FACET_REGISTER_STEP(Embed2d);
+FACET_REGISTER_STEP(Embed2dStep);

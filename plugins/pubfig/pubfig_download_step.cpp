@@ -18,7 +18,7 @@ using facet::ParamSpec;
 namespace faces = facet::faces;
 namespace fs = std::filesystem;
 
-class PubFigDownload final : public facet::Step {
+class PubFigDownloadStep final : public facet::Step {
  public:
   facet::StepInfo info() const override {
     return {"pubfig_download",
@@ -117,4 +117,4 @@ class PubFigDownload final : public facet::Step {
 
 }  // namespace
 
-FACET_REGISTER_STEP(PubFigDownload);
+FACET_REGISTER_STEP(PubFigDownloadStep);

@@ -24,7 +24,7 @@ using facet::Artifact;
 using facet::Artifacts;
 using facet::ParamSpec;
 
-class EvaluateGeneration final : public facet::Step {
+class EvaluateGenerationStep final : public facet::Step {
  public:
   facet::StepInfo info() const override {
     return {"evaluate_generation",
@@ -256,4 +256,4 @@ class EvaluateGeneration final : public facet::Step {
 
 }  // namespace
 
-FACET_REGISTER_STEP(EvaluateGeneration);
+FACET_REGISTER_STEP(EvaluateGenerationStep);

@@ -51,7 +51,7 @@ std::string accuracy_png(const std::vector<ColumnScore>& scores, const std::stri
   return facet::gnuplot_png(script, {{"a.dat", data}}, 800, height);
 }
 
-class Evaluate final : public facet::Step {
+class EvaluateStep final : public facet::Step {
  public:
   facet::StepInfo info() const override {
     return {"evaluate",
@@ -166,4 +166,4 @@ class Evaluate final : public facet::Step {
 
 }  // namespace
 
-FACET_REGISTER_STEP(Evaluate);
+FACET_REGISTER_STEP(EvaluateStep);

@@ -13,7 +13,7 @@ using facet::ParamSpec;
 
 constexpr std::int64_t kTrain = 0, kVal = 1, kTest = 2;  // values of the `subset` tensor
 
-class Split final : public facet::Step {
+class SplitStep final : public facet::Step {
  public:
   facet::StepInfo info() const override {
     return {"split",
@@ -96,4 +96,4 @@ class Split final : public facet::Step {
 
 }  // namespace
 
-FACET_REGISTER_STEP(Split);
+FACET_REGISTER_STEP(SplitStep);

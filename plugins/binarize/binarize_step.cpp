@@ -36,7 +36,7 @@ std::int64_t group_label(const float* scores, const std::vector<int>& members, d
   return uncertain ? kUnknown : 0;
 }
 
-class Binarize final : public facet::Step {
+class BinarizeStep final : public facet::Step {
  public:
   facet::StepInfo info() const override {
     return {"binarize",
@@ -147,4 +147,4 @@ class Binarize final : public facet::Step {
 
 }  // namespace
 
-FACET_REGISTER_STEP(Binarize);
+FACET_REGISTER_STEP(BinarizeStep);

@@ -16,7 +16,7 @@ using facet::ParamSpec;
 
 constexpr std::int64_t kChunk = 512;  // images rendered and written per slice
 
-class SynthFaces final : public facet::Step {
+class SynthFacesStep final : public facet::Step {
  public:
   facet::StepInfo info() const override {
     return {"synthfaces",
@@ -100,4 +100,4 @@ class SynthFaces final : public facet::Step {
 
 }  // namespace
 
-FACET_REGISTER_STEP(SynthFaces);
+FACET_REGISTER_STEP(SynthFacesStep);
