@@ -14,6 +14,9 @@
 #include "draw_model.hpp"
 #include "gan_model.hpp"
 
+namespace draw = facet::generators::draw;
+namespace gan = facet::generators::gan;
+
 namespace {
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());

@@ -17,6 +17,8 @@
 
 #include "attribute_net.hpp"
 
+namespace vggface = facet::vggface;
+
 namespace {
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());

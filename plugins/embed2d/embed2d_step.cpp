@@ -11,6 +11,8 @@
 #include "separation.hpp"
 #include "tsne.hpp"
 
+namespace embed2d = facet::embed2d;
+
 namespace {
 
 using facet::Artifact;

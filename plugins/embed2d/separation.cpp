@@ -2,7 +2,7 @@
 
 #include "facet/errors.hpp"
 
-namespace embed2d {
+namespace facet::embed2d {
 
 double knn_separation(const torch::Tensor& x_all, const torch::Tensor& labels_all, std::int64_t k) {
   const auto known = labels_all >= 0;
@@ -32,4 +32,4 @@ double knn_separation(const torch::Tensor& x_all, const torch::Tensor& labels_al
   return recall_sum / classes;
 }
 
-}  // namespace embed2d
+}  // namespace facet::embed2d

@@ -4,7 +4,7 @@
 
 #include <torch/torch.h>
 
-namespace embed2d {
+namespace facet::embed2d {
 
 /// How well a binary attribute clusters in a space: leave-one-out k-nearest
 /// neighbour balanced accuracy (mean recall of the two classes) of the
@@ -13,4 +13,4 @@ namespace embed2d {
 /// an unknown label (-1) are left out.
 double knn_separation(const torch::Tensor& x, const torch::Tensor& labels, std::int64_t k);
 
-}  // namespace embed2d
+}  // namespace facet::embed2d

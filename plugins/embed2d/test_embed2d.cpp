@@ -5,6 +5,8 @@
 #include "test_support.hpp"
 #include "tsne.hpp"
 
+namespace embed2d = facet::embed2d;
+
 namespace {
 /// Two well-separated Gaussian blobs in 20-D, labelled by blob.
 std::pair<torch::Tensor, torch::Tensor> blobs(std::int64_t per_blob) {

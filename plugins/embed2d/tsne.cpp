@@ -9,7 +9,7 @@
 
 #include "facet/errors.hpp"
 
-namespace embed2d {
+namespace facet::embed2d {
 
 torch::Tensor pca(const torch::Tensor& x, std::int64_t dims) {
   const auto centred = x.to(torch::kFloat64) - x.to(torch::kFloat64).mean(0, true);
@@ -243,4 +243,4 @@ torch::Tensor tsne(const torch::Tensor& x, const TsneOptions& o, facet::Progress
   return torch::tensor(y, torch::kFloat64).view({n, 2}).to(torch::kFloat32);
 }
 
-}  // namespace embed2d
+}  // namespace facet::embed2d

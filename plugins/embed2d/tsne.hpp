@@ -6,7 +6,7 @@
 
 #include "facet/context.hpp"
 
-namespace embed2d {
+namespace facet::embed2d {
 
 /// Settings of Barnes-Hut t-SNE (van der Maaten, 2014).
 struct TsneOptions {
@@ -26,4 +26,4 @@ torch::Tensor tsne(const torch::Tensor& x, const TsneOptions& options, facet::Pr
 /// The first `dims` principal components of the rows of `x` [N, D].
 torch::Tensor pca(const torch::Tensor& x, std::int64_t dims);
 
-}  // namespace embed2d
+}  // namespace facet::embed2d

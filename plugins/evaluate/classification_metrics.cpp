@@ -1,6 +1,6 @@
 #include "classification_metrics.hpp"
 
-namespace evaluate {
+namespace facet::evaluate {
 
 ColumnScore score_column(const torch::Tensor& truth, const torch::Tensor& predicted, std::int64_t num_classes,
                          std::string name) {
@@ -30,4 +30,4 @@ torch::Tensor attribute_column(const torch::Tensor& group_classes, std::int64_t 
   return torch::where(group_classes < 0, group_classes, (group_classes == member).to(torch::kInt64));
 }
 
-}  // namespace evaluate
+}  // namespace facet::evaluate

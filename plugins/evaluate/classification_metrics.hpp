@@ -5,7 +5,7 @@
 
 #include <torch/torch.h>
 
-namespace evaluate {
+namespace facet::evaluate {
 
 /// Accuracy figures of one label column (a head or an attribute).
 struct ColumnScore {
@@ -24,4 +24,4 @@ ColumnScore score_column(const torch::Tensor& truth, const torch::Tensor& predic
 /// (1-based class k) is present when the class is k. Unknown stays unknown.
 torch::Tensor attribute_column(const torch::Tensor& group_classes, std::int64_t member);
 
-}  // namespace evaluate
+}  // namespace facet::evaluate

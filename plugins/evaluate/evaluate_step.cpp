@@ -8,6 +8,8 @@
 
 #include "classification_metrics.hpp"
 
+namespace evaluate = facet::evaluate;
+
 namespace {
 
 using evaluate::ColumnScore;

@@ -7,7 +7,7 @@
 
 #include "facet/errors.hpp"
 
-namespace draw {
+namespace facet::generators::draw {
 
 torch::Tensor filterbank(const torch::Tensor& centre, const torch::Tensor& delta, const torch::Tensor& sigma2,
                          std::int64_t n, std::int64_t size) {
@@ -172,4 +172,4 @@ std::vector<torch::Tensor> DrawImpl::sample(const torch::Tensor& condition, std:
   return steps;
 }
 
-}  // namespace draw
+}  // namespace facet::generators::draw

@@ -10,7 +10,7 @@
 
 #include <torch/torch.h>
 
-namespace draw {
+namespace facet::generators::draw {
 
 /// Gaussian filterbanks along one image axis, [B, N, size]: row i is a
 /// Gaussian centred at mu_i = g + (i - N/2 - 0.5) delta over pixel positions
@@ -98,4 +98,4 @@ class DrawImpl : public torch::nn::Module {
 };
 TORCH_MODULE(Draw);
 
-}  // namespace draw
+}  // namespace facet::generators::draw

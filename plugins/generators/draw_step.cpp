@@ -7,6 +7,8 @@
 #include "generator_io.hpp"
 #include "models.hpp"
 
+namespace draw = facet::generators::draw;
+
 namespace {
 
 using facet::Artifact;

@@ -2,7 +2,7 @@
 
 #include <stdexcept>
 
-namespace gan {
+namespace facet::generators::gan {
 
 namespace F = torch::nn::functional;
 
@@ -250,4 +250,4 @@ StepLosses Trainer::step(const torch::Tensor& real, const torch::Tensor& conditi
   return out;
 }
 
-}  // namespace gan
+}  // namespace facet::generators::gan

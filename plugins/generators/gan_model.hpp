@@ -10,7 +10,7 @@
 
 #include "facet/group.hpp"
 
-namespace gan {
+namespace facet::generators::gan {
 
 struct GanOptions {
   TORCH_ARG(std::int64_t, size) = 32;  ///< image width and height: a power of two, at least 16
@@ -147,4 +147,4 @@ class Trainer {
   facet::GradientSum d_sum_, g_sum_;
 };
 
-}  // namespace gan
+}  // namespace facet::generators::gan

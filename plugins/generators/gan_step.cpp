@@ -8,6 +8,8 @@
 #include "generator_io.hpp"
 #include "models.hpp"
 
+namespace gan = facet::generators::gan;
+
 namespace {
 
 using facet::Artifacts;

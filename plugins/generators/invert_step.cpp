@@ -9,6 +9,8 @@
 #include "models.hpp"
 #include "vgg_face.hpp"
 
+namespace vggface = facet::vggface;
+
 namespace {
 
 using facet::Artifacts;

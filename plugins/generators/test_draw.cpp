@@ -7,6 +7,8 @@
 #include "generator_io.hpp"
 #include "test_support.hpp"
 
+namespace draw = facet::generators::draw;
+
 using draw::Attention;
 using namespace facet;
 

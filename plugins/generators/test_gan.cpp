@@ -5,6 +5,8 @@
 #include "gan_model.hpp"
 #include "test_support.hpp"
 
+namespace gan = facet::generators::gan;
+
 using namespace facet;
 
 namespace {

@@ -6,7 +6,7 @@
 #include <cmath>
 #include <cstdint>
 
-namespace synthfaces {
+namespace facet::synthfaces {
 
 /// splitmix64: tiny, fast, and the same numbers on every platform.
 class Rng {
@@ -75,4 +75,4 @@ struct FaceState {
   double frame_colour[3] = {0, 0, 0};
 };
 
-}  // namespace synthfaces
+}  // namespace facet::synthfaces

@@ -6,7 +6,7 @@
 
 #include <opencv2/imgproc.hpp>
 
-namespace synthfaces {
+namespace facet::synthfaces {
 
 namespace {
 
@@ -339,4 +339,4 @@ void render_face(const Person& p, const FaceState& s, cv::Mat& image) {
   }
 }
 
-}  // namespace synthfaces
+}  // namespace facet::synthfaces

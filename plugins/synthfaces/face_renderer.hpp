@@ -6,9 +6,9 @@
 
 #include "face_model.hpp"
 
-namespace synthfaces {
+namespace facet::synthfaces {
 
 /// Draws one anti-aliased face into `image` (size x size, 8-bit RGB).
 void render_face(const Person& person, const FaceState& state, cv::Mat& image);
 
-}  // namespace synthfaces
+}  // namespace facet::synthfaces

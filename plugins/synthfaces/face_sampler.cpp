@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-namespace synthfaces {
+namespace facet::synthfaces {
 
 namespace {
 // Attribute indices in PubFig order (see facet/pubfig.hpp).
@@ -158,4 +158,4 @@ void fill_scores(const Person& person, const FaceState& s, double label_noise, R
   mark(kWearingEarrings, s.earrings);
 }
 
-}  // namespace synthfaces
+}  // namespace facet::synthfaces

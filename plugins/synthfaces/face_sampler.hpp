@@ -5,7 +5,7 @@
 
 #include "face_model.hpp"
 
-namespace synthfaces {
+namespace facet::synthfaces {
 
 /// Traits of person `id` under dataset seed `seed`.
 Person sample_person(std::uint64_t seed, std::int64_t id);
@@ -20,4 +20,4 @@ void fill_scores(const Person& person, const FaceState& state, double label_nois
 /// Indices of the attributes whose label the picture shows.
 const std::vector<int>& rendered_attributes();
 
-}  // namespace synthfaces
+}  // namespace facet::synthfaces

@@ -8,6 +8,8 @@
 #include "face_renderer.hpp"
 #include "face_sampler.hpp"
 
+namespace synthfaces = facet::synthfaces;
+
 namespace {
 
 using facet::Artifact;

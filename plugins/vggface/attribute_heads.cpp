@@ -4,7 +4,7 @@
 
 #include "facet/errors.hpp"
 
-namespace vggface {
+namespace facet::vggface {
 
 void AttributeHeadsOptions::save(facet::Artifact& a) const {
   a.set_attr("heads_in_features", in_features());
@@ -142,4 +142,4 @@ torch::Tensor balanced_class_weights(const torch::Tensor& labels, const std::vec
   return torch::cat(weights);
 }
 
-}  // namespace vggface
+}  // namespace facet::vggface

@@ -6,7 +6,7 @@
 
 #include "facet/artifact.hpp"
 
-namespace vggface {
+namespace facet::vggface {
 
 /// The layers that replace fc8: optional shared fully connected layers
 /// (trained from scratch), then one softmax head per label column.
@@ -69,4 +69,4 @@ facet::Artifact predictions_artifact(const torch::Tensor& classes, const torch::
 /// Balanced class weights n / (k * n_c) per head from training labels (-1 ignored).
 torch::Tensor balanced_class_weights(const torch::Tensor& labels, const std::vector<std::int64_t>& num_classes);
 
-}  // namespace vggface
+}  // namespace facet::vggface

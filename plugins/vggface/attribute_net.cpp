@@ -2,7 +2,7 @@
 
 #include "facet/module_artifact.hpp"
 
-namespace vggface {
+namespace facet::vggface {
 
 AttributeNetImpl::AttributeNetImpl(const VggFaceOptions& backbone_options, const AttributeHeadsOptions& heads_options) {
   backbone = register_module("backbone", VggFace(backbone_options));
@@ -36,4 +36,4 @@ void load_backbone(VggFaceImpl& backbone, const facet::Artifact& model, const st
   facet::load_module(backbone, prefixed, what);
 }
 
-}  // namespace vggface
+}  // namespace facet::vggface

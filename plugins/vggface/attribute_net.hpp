@@ -9,7 +9,7 @@
 #include "facet/artifact.hpp"
 #include "vgg_face.hpp"
 
-namespace vggface {
+namespace facet::vggface {
 
 /// The attribute classifier: the VGG-Face backbone up to fc7, with fc8
 /// replaced by attribute heads.
@@ -38,4 +38,4 @@ bool has_attribute_heads(const facet::Artifact& model);
 /// vggface_import) into `backbone`, of the same architecture.
 void load_backbone(VggFaceImpl& backbone, const facet::Artifact& model, const std::string& what);
 
-}  // namespace vggface
+}  // namespace facet::vggface

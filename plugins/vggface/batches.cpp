@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-namespace vggface {
+namespace facet::vggface {
 
 namespace {
 // VGG-Face's mean pixel, in BGR order.
@@ -83,4 +83,4 @@ void RowBatches::for_each(std::int64_t batch_size, bool shuffle, std::mt19937_64
   if (!pending_rows.empty()) emit(true);
 }
 
-}  // namespace vggface
+}  // namespace facet::vggface

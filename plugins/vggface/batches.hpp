@@ -10,7 +10,7 @@
 
 #include "facet/artifact.hpp"
 
-namespace vggface {
+namespace facet::vggface {
 
 /// How uint8 images become network input.
 struct Preprocessing {
@@ -45,4 +45,4 @@ class RowBatches {
   std::int64_t block_rows_;
 };
 
-}  // namespace vggface
+}  // namespace facet::vggface

@@ -18,6 +18,8 @@
 #include "batches.hpp"
 #include "generation_metrics.hpp"
 
+namespace vggface = facet::vggface;
+
 namespace {
 
 using facet::Artifact;

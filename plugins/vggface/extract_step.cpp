@@ -7,6 +7,8 @@
 #include "attribute_net.hpp"
 #include "batches.hpp"
 
+namespace vggface = facet::vggface;
+
 namespace {
 
 using facet::Artifact;

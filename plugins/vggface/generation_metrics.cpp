@@ -5,7 +5,7 @@
 #include "facet/errors.hpp"
 #include "facet/pubfig.hpp"
 
-namespace vggface {
+namespace facet::vggface {
 
 namespace {
 /// Square root of a symmetric positive semi-definite matrix.
@@ -50,4 +50,4 @@ HeadClass head_class_of(int attribute, std::int64_t num_heads) {
       fmt::format("the classifier has {} heads: neither PubFig's 73 binary heads nor its 42 group heads", num_heads));
 }
 
-}  // namespace vggface
+}  // namespace facet::vggface

@@ -8,6 +8,8 @@
 #include "attribute_heads.hpp"
 #include "trainer.hpp"
 
+namespace vggface = facet::vggface;
+
 namespace {
 
 using facet::Artifact;

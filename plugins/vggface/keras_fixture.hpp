@@ -10,7 +10,7 @@
 
 #include <torch/torch.h>
 
-namespace vggface::test {
+namespace facet::vggface::test {
 
 /// Layer name -> [kernel, bias] in Keras' layout: conv (kh, kw, in, out),
 /// dense (in, out), fc6's rows in height-width-channel order.
@@ -27,4 +27,4 @@ struct KerasStyle {
 
 void write_keras(const std::filesystem::path& path, const KerasLayers& layers, KerasStyle style);
 
-}  // namespace vggface::test
+}  // namespace facet::vggface::test

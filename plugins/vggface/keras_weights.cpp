@@ -10,7 +10,7 @@
 #include "facet/artifact_file.hpp"
 #include "facet/errors.hpp"
 
-namespace vggface {
+namespace facet::vggface {
 namespace fs = std::filesystem;
 
 namespace {
@@ -179,4 +179,4 @@ void load_keras_weights(VggFaceImpl& net, const fs::path& path) {
   }
 }
 
-}  // namespace vggface
+}  // namespace facet::vggface

@@ -18,7 +18,7 @@
 
 #include "vgg_face.hpp"
 
-namespace vggface {
+namespace facet::vggface {
 
 /// Every layer's arrays as stored: layer -> [kernel, bias].
 std::map<std::string, std::vector<torch::Tensor>> read_keras_weights(const std::filesystem::path& path);
@@ -32,4 +32,4 @@ void load_keras_weights(VggFaceImpl& net, const std::filesystem::path& path);
 /// conv1_1, identities from fc8.
 VggFaceOptions keras_architecture(const std::filesystem::path& path);
 
-}  // namespace vggface
+}  // namespace facet::vggface

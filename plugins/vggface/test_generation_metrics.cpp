@@ -7,6 +7,8 @@
 #include "generation_metrics.hpp"
 #include "test_support.hpp"
 
+namespace vggface = facet::vggface;
+
 TEST_CASE("generation metrics: Frechet distance, pairwise distance, where the classifier reports an attribute",
           "[generation]") {
   torch::manual_seed(7);

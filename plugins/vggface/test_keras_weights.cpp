@@ -16,7 +16,7 @@ namespace fs = std::filesystem;
 using vggface::VggFace;
 using vggface::VggFaceOptions;
 
-namespace vggface::test {
+namespace facet::vggface::test {
 
 KerasLayers random_vggface(std::int64_t size, std::int64_t base, std::int64_t fc, std::int64_t identities) {
   torch::manual_seed(5);
@@ -107,7 +107,7 @@ void write_keras(const fs::path& path, const KerasLayers& layers, KerasStyle sty
   H5Fclose(file);
 }
 
-}  // namespace vggface::test
+}  // namespace facet::vggface::test
 
 namespace {
 using vggface::test::KerasLayers;

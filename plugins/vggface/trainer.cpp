@@ -9,7 +9,7 @@
 #include "facet/errors.hpp"
 #include "facet/plot.hpp"
 
-namespace vggface {
+namespace facet::vggface {
 
 using facet::ParamSpec;
 
@@ -342,4 +342,4 @@ std::vector<EpochRecord> train_heads(torch::nn::Module& model, const Forward& fo
   return history;
 }
 
-}  // namespace vggface
+}  // namespace facet::vggface

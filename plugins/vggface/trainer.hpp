@@ -14,7 +14,7 @@
 #include "facet/group.hpp"
 #include "facet/params.hpp"
 
-namespace vggface {
+namespace facet::vggface {
 
 /// Solver settings shared by the steps that train heads.
 struct TrainOptions {
@@ -85,4 +85,4 @@ std::pair<double, double> evaluate_heads(const Forward& forward, const RowBatche
                                          const std::vector<std::int64_t>& num_classes, std::int64_t batch_size,
                                          std::mt19937_64& rng, facet::Group& group = facet::single_process());
 
-}  // namespace vggface
+}  // namespace facet::vggface

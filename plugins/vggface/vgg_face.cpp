@@ -6,7 +6,7 @@
 
 #include "facet/errors.hpp"
 
-namespace vggface {
+namespace facet::vggface {
 
 namespace {
 // (block, convolutions in it, channels at width 1.0)
@@ -178,4 +178,4 @@ std::int64_t VggFaceImpl::output_size(const std::string& layer) const {
   return out.numel();
 }
 
-}  // namespace vggface
+}  // namespace facet::vggface

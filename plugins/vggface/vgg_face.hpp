@@ -7,7 +7,7 @@
 
 #include "facet/artifact.hpp"
 
-namespace vggface {
+namespace facet::vggface {
 
 /// Architecture of the VGG-Face network (VGG-16 with VGG-Face's layer names).
 struct VggFaceOptions {
@@ -80,4 +80,4 @@ class VggFaceImpl : public torch::nn::Module {
 };
 TORCH_MODULE(VggFace);
 
-}  // namespace vggface
+}  // namespace facet::vggface

@@ -6,6 +6,8 @@
 #include "keras_weights.hpp"
 #include "vgg_face.hpp"
 
+namespace vggface = facet::vggface;
+
 namespace {
 
 using facet::Artifact;
