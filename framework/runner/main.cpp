@@ -27,10 +27,11 @@ namespace {
 
 /// OpenMP's idle threads spin while they wait for work (libgomp's default).
 /// When another process competes for the cores, a spinning thread holds the
-/// core its partner needs, and training ran 2.8 times slower beside one
-/// busy process on 2 cores; waiting passively it runs 1.9 times slower
-/// (bench/load_slowdown.sh), and about as fast alone. OpenMP reads the
-/// setting when LibTorch loads, before main, so the runner sets
+/// core its partner needs: beside one busy process on 2 cores, training ran
+/// 2.8 times slower on an Ice Lake Xeon and up to 8 times on an AMD EPYC;
+/// waiting passively, 1.9 and 1.5 times (bench/load_slowdown.sh). Alone,
+/// passive waiting costs 7 to 14% on the Xeon, about 25% on the EPYC.
+/// OpenMP reads the setting when LibTorch loads, before main, so the runner sets
 /// OMP_WAIT_POLICY=PASSIVE and starts itself again, unless the user chose a
 /// policy (OMP_WAIT_POLICY or GOMP_SPINCOUNT set).
 void wait_passively(char** argv) {

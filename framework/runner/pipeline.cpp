@@ -38,6 +38,10 @@ namespace {
 const std::vector<std::string> kTopKeys = {"name", "seed", "device", "threads", "precision", "steps"};
 const std::vector<std::string> kStepKeys = {"uses", "with", "inputs"};
 
+/// What precision: auto means: bf16 on a CPU with native bfloat16 units,
+/// fp32 on other CPUs and on CUDA (where bf16 is asked for by name).
+std::string auto_precision(bool cuda, bool native_bf16) { return !cuda && native_bf16 ? "bf16" : "fp32"; }
+
 /// Parses and validates; collects every error instead of stopping at the first.
 class Parser {
  public:
@@ -330,7 +334,7 @@ class Parser {
   // What a step computes in: auto resolved, bf16 refused where it would only be emulated.
   // `location` is set when the step's own `with:` asked (else the pipeline's value was checked).
   std::string step_precision(const std::string& requested, const std::string& location) {
-    if (requested == "auto") return !cuda_ && bf16_allowed() ? "bf16" : "fp32";
+    if (requested == "auto") return auto_precision(cuda_, !cuda_ && bf16_allowed());
     if (requested == "bf16" && !location.empty() && !bf16_allowed()) fail(location, no_bf16_message());
     return requested;
   }
@@ -586,9 +590,12 @@ Params parse_step_params(const RegisteredStep& step, const std::string& with_yam
 
 std::string precision_summary(const Pipeline& p) {
   if (p.precision != "auto") return "precision " + p.precision;
-  if (p.device != "cpu") return "precision auto: fp32 on CUDA (set precision: bf16 for bfloat16)";
-  return cpu_has_native_bf16() ? fmt::format("precision auto: bf16, {} has native bfloat16 units", cpu_model_name())
-                               : fmt::format("precision auto: fp32, {} has no native bfloat16 units", cpu_model_name());
+  if (p.device != "cpu") {
+    return fmt::format("precision auto: {} on CUDA (set precision: bf16 for bfloat16)", auto_precision(true, false));
+  }
+  const bool native = cpu_has_native_bf16();
+  return fmt::format("precision auto: {}, {} has {}native bfloat16 units", auto_precision(false, native),
+                     cpu_model_name(), native ? "" : "no ");
 }
 
 std::string resolved_yaml(const Pipeline& p) {

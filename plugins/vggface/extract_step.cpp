@@ -52,8 +52,11 @@ class ExtractStep final : public facet::Step {
       vggface::load_backbone(*backbone, model, "the 'model' input");
       backbone->eval();
     }
-    backbone->to(ctx.device());
-    if (net) net->to(ctx.device());
+    if (net) {
+      net->to(ctx.device());  // its backbone too
+    } else {
+      backbone->to(ctx.device());
+    }
     const vggface::Preprocessing prep{model.attr_string("preprocessing"), backbone->options().input_size(), false};
     const std::string layer = params.get_string("layer");
     const std::string precision = params.get_string("precision");

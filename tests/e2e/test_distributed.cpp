@@ -19,6 +19,15 @@ namespace fs = std::filesystem;
 
 namespace {
 
+// Every tensor of `two` (a run of several ranks) equals `one`'s, bit for bit.
+void check_same_tensors(const Artifact& one, const Artifact& two) {
+  REQUIRE(one.tensor_names() == two.tensor_names());
+  for (const auto& name : one.tensor_names()) {
+    INFO(name);
+    CHECK(torch::equal(one.get(name), two.get(name)));
+  }
+}
+
 // The outputs of the one cache entry in `cache` made by step `uses`.
 Artifacts cached_outputs(const fs::path& cache, const std::string& uses) {
   for (const auto& e : fs::directory_iterator(cache)) {
@@ -245,11 +254,7 @@ steps:
                                       "Gray Hair, Eyeglasses"]})",
                                   derive_seed(11, "drawn"))
                        .at("samples");
-  REQUIRE(one.tensor_names() == two.tensor_names());
-  for (const auto& name : one.tensor_names()) {
-    INFO(name);
-    CHECK(torch::equal(one.get(name), two.get(name)));
-  }
+  check_same_tensors(one, two);
   CHECK(two.get(two.tensor_names().front()).size(0) == 15);  // 5 requests x 3 faces
 }
 
@@ -291,11 +296,7 @@ steps:
                                       requests: ["Male", "Smiling", "Eyeglasses"]})",
                                   derive_seed(5, "inverted"))
                        .at("samples");
-  REQUIRE(one.tensor_names() == two.tensor_names());
-  for (const auto& name : one.tensor_names()) {
-    INFO(name);
-    CHECK(torch::equal(one.get(name), two.get(name)));
-  }
+  check_same_tensors(one, two);
   CHECK(two.get("images").size(0) == 6);                                             // 3 requests x 2 faces
   CHECK(test::registry().find("invert")->info.parallelism == Parallelism::Sharded);  // not rank 0 alone
 }
