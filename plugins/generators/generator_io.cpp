@@ -1,5 +1,8 @@
 #include "generator_io.hpp"
 
+#include <algorithm>
+#include <set>
+
 #include <torch/torch.h>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
@@ -51,6 +54,52 @@ std::vector<std::vector<int>> parse_requests(const std::vector<std::string>& req
     } catch (const Error& e) {
       throw Error(fmt::format("request \"{}\": {}", r, e.what()));
     }
+  }
+  return out;
+}
+
+std::vector<std::string> held_out_requests(const Artifact& attributes, const torch::Tensor& rows_in, std::int64_t count,
+                                           std::int64_t per_request, std::uint64_t seed) {
+  const auto names = attributes.attr_strings("attribute_names");
+  std::vector<bool> allowed(names.size(), true);
+  if (attributes.has_attr("rendered_attributes")) {
+    const auto rendered = attributes.attr_strings("rendered_attributes");
+    for (size_t a = 0; a < names.size(); ++a)
+      allowed[a] = std::find(rendered.begin(), rendered.end(), names[a]) != rendered.end();
+  }
+  const auto scores = attributes.get("scores").to(torch::kFloat32).contiguous();
+  const auto score = scores.accessor<float, 2>();
+  const auto rows = rows_in.to(torch::kInt64).contiguous();
+  if (rows.numel() == 0) throw Error("no real faces to draw held-out requests from (the subset is empty)");
+  std::mt19937_64 rng(seed);
+  std::set<std::string> seen;
+  std::vector<std::string> out;
+  for (std::int64_t tries = 0; static_cast<std::int64_t>(out.size()) < count; ++tries) {
+    if (tries > 100 * count + 1000) {
+      throw Error(fmt::format("only {} distinct held-out requests of {} could be drawn from {} real faces", out.size(),
+                              count, rows.numel()));
+    }
+    const auto row =
+        rows[static_cast<std::int64_t>(rng() % static_cast<std::uint64_t>(rows.numel()))].item<std::int64_t>();
+    std::vector<int> present;
+    for (size_t a = 0; a < names.size(); ++a) {
+      if (allowed[a] && score[row][static_cast<std::int64_t>(a)] > 0) present.push_back(static_cast<int>(a));
+    }
+    std::shuffle(present.begin(), present.end(), rng);
+    std::set<int> groups_used;
+    std::vector<int> picked;
+    for (int a : present) {
+      if (static_cast<std::int64_t>(picked.size()) == per_request) break;
+      const int p = pubfig::index_of(names[static_cast<size_t>(a)]);
+      const int group = p < 0 ? -1 - a : pubfig::group_position(p).group;
+      if (!groups_used.insert(group).second) continue;
+      picked.push_back(a);
+    }
+    if (picked.empty()) continue;
+    std::sort(picked.begin(), picked.end());
+    std::string text;
+    for (int a : picked) text += (text.empty() ? "" : ", ") + names[static_cast<size_t>(a)];
+    if (seen.insert(text).second) out.push_back(text);
   }
   return out;
 }
@@ -222,11 +271,11 @@ TrainingData::TrainingData(const Artifacts& inputs, const std::string& mode, std
 
   conditions.mode = mode;
   // The faces requests start from: training faces evenly spaced.
-  const auto base_rows = train_rows.index_select(
+  starting_rows = train_rows.index_select(
       0, torch::linspace(0, static_cast<double>(train_rows.numel() - 1), std::min(kStartingFaces, train_rows.numel()))
              .round()
              .to(torch::kInt64));
-  if (mode != "none") conditions.base_signs = signs.index_select(0, base_rows).to(torch::kInt8);
+  if (mode != "none") conditions.base_signs = signs.index_select(0, starting_rows).to(torch::kInt8);
   if (mode == "attributes") {
     condition_ = signs;
   } else if (mode == "features") {
@@ -242,7 +291,7 @@ TrainingData::TrainingData(const Artifacts& inputs, const std::string& mode, std
     auto f = features.get("features").to(torch::kFloat32);
     const auto train = f.index_select(0, train_rows);
     condition_ = (f - train.mean(0)) / train.std(0).clamp_min(1e-6);
-    conditions.base_features = condition_.index_select(0, base_rows);
+    conditions.base_features = condition_.index_select(0, starting_rows);
     // Per attribute, the mean of the training faces that have it and of those
     // that do not (zeros where either has fewer than two faces).
     const auto a = signs.size(1), width = condition_.size(1);

@@ -33,6 +33,15 @@ std::vector<PortSpec> output_ports();
 std::vector<std::vector<int>> parse_requests(const std::vector<std::string>& requests,
                                              const std::vector<std::string>& attribute_names);
 
+/// `count` requests drawn (from `seed`) from the attribute combinations of
+/// real faces: each takes a random face of `rows` and up to `per_request` of
+/// its present attributes at random, at most one per PubFig group and only
+/// among `allowed` (the dataset's rendered attributes where it names them,
+/// else every attribute). No request repeats; texts list the attributes in
+/// the dataset's order.
+std::vector<std::string> held_out_requests(const Artifact& attributes, const torch::Tensor& rows, std::int64_t count,
+                                           std::int64_t per_request, std::uint64_t seed);
+
 /// The inputs every generator declares (each uses what it needs).
 std::vector<PortSpec> input_ports();
 
@@ -94,6 +103,8 @@ class TrainingData {
   torch::Tensor shuffled_train_rows(std::mt19937_64& rng) const;
 
   torch::Tensor train_rows, test_rows;
+  /// The kStartingFaces training rows (evenly spaced) whose faces requests start from.
+  torch::Tensor starting_rows;
   ConditionModel conditions;  ///< also holds the dataset's attribute names
 
  private:

@@ -148,6 +148,13 @@ Inversion load_invert(const Artifact& model) {
   return inversion;
 }
 
+Artifact nearest_artifact(const torch::Tensor& faces) {
+  Artifact model;
+  model.set("faces", faces);
+  model.set_attr("architecture", std::string("nearest"));
+  return model;
+}
+
 FaceSampler::FaceSampler(const Artifact& model) : conditions_(ConditionModel::load(model)) {
   const auto architecture = model.attr_string("architecture");
   if (architecture == "draw") {
@@ -168,9 +175,17 @@ FaceSampler::FaceSampler(const Artifact& model) : conditions_(ConditionModel::lo
       return invert::invert_faces(inversion.net, inversion.preprocessing, inversion.options, inversion.gaussians,
                                   request, conditions_.attribute_names, n, rng);
     };
+  } else if (architecture == "nearest") {
+    const auto faces = model.get("faces");
+    draw_ = [faces, this](const std::vector<int>& request, std::int64_t n, std::mt19937_64& rng) {
+      const auto rows = pick_closest(conditions_.base_signs, request, conditions_.attribute_names, n, rng);
+      return faces.index_select(0, rows).to(torch::kFloat32) / 255.0f;
+    };
   } else {
-    throw Error(fmt::format("the model's architecture '{}' is not one the 'sample' step knows (draw, gan, invert)",
-                            architecture));
+    throw Error(
+        fmt::format("the model's architecture '{}' is not one the 'sample' step knows (draw, gan, invert, "
+                    "nearest)",
+                    architecture));
   }
 }
 

@@ -29,4 +29,8 @@ Artifact invert_artifact(const Artifact& classifier, const invert::InvertOptions
                          const invert::LayerGaussians& gaussians);
 Inversion load_invert(const Artifact& model);
 
+/// The "copy the closest training face" baseline: the faces requests start
+/// from (uint8 [K, 3, S, S]); their signs are the condition model's.
+Artifact nearest_artifact(const torch::Tensor& faces);
+
 }  // namespace facet::generators

@@ -60,5 +60,33 @@ TEST_CASE("split: given mode uses the dataset's own split", "[split]") {
 
 TEST_CASE("split: fractions must add up to one", "[split]") {
   CHECK_THROWS_WITH(test::run_step("split", people(10, 5), "{train: 0.5, val: 0.1, test: 0.1}"),
-                    Catch::Contains("train + val + test must be 1"));
+                    Catch::Contains("train + val + test + judge must be 1"));
+}
+
+TEST_CASE("split: persons set aside for an independent judge, in random and given mode", "[split]") {
+  const auto in = people(2000, 100);
+  const auto person = in.at("people").get("person");
+  const auto plain = test::run_step("split", in, "{train: 0.7, val: 0.1, test: 0.2}", 5).at("split");
+  CHECK_FALSE(plain.has("judge"));
+  const auto out = test::run_step("split", in, "{train: 0.5, judge: 0.2, val: 0.1, test: 0.2}", 5).at("split");
+  const auto judge = persons_of(person, out.get("judge"));
+  for (const char* other : {"train", "val", "test"}) {
+    for (auto p : persons_of(person, out.get(other))) CHECK(judge.count(p) == 0);
+  }
+  CHECK(out.num_rows("judge") == Approx(400).margin(40));
+  CHECK(out.num_rows("train") == Approx(1000).margin(40));
+  CHECK(out.num_rows("train") + out.num_rows("val") + out.num_rows("test") + out.num_rows("judge") == 2000);
+  CHECK(out.attr_strings("subset_names") == std::vector<std::string>{"train", "val", "test", "judge"});
+
+  // Given mode: the judge's persons come from the given training split only.
+  auto given = people(40, 10);
+  given.at("people").set("subset", (torch::arange(40, torch::kInt64) % 10 >= 8).to(torch::kInt64) * 2);
+  const auto from_given = test::run_step("split", given, "{mode: given, judge: 0.25}").at("split");
+  const auto given_person = given.at("people").get("person");
+  const auto given_judge = persons_of(given_person, from_given.get("judge"));
+  CHECK(given_judge.size() == 2);  // 10 of 40 images, 4 per person
+  for (auto p : given_judge) CHECK(p < 8);
+  CHECK(from_given.num_rows("test") == 8);
+  CHECK_THROWS_WITH(test::run_step("split", given, "{mode: given, judge: 0.01}"),
+                    Catch::Contains("judge: 0.01 sets aside no person"));
 }

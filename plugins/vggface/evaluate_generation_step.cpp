@@ -1,21 +1,26 @@
-// evaluate_generation: the trained attribute classifier judges generated
-// faces: does it find the requested attributes, how far are the faces from
-// real ones in its fc7 space (Frechet distance, beside two baselines), and
-// how diverse are the faces drawn for one request.
+// evaluate_generation: judges generated faces. One or two attribute
+// classifiers (the baseline's `classifier` and, better, an independent
+// `judge` that no generator or tuning saw) say whether they find the
+// requested attributes, beside what they find in real faces that have them
+// (the ceiling); distances in fc7 space (the unbiased Kernel Inception
+// Distance and the Frechet distance, with baselines and the Frechet
+// estimator's bias at this sample size) compare the faces with real ones,
+// over all requests and per request; and the faces drawn for one request
+// are measured for diversity.
+#include <algorithm>
+#include <array>
 #include <map>
-#include <numeric>
-#include <random>
+#include <optional>
 #include <set>
+#include <string>
 
+#include <ATen/CPUGeneratorImpl.h>
 #include <fmt/ranges.h>
 
 #include <facet/markdown.hpp>
 #include <facet/plugin.hpp>
-#include <facet/pubfig.hpp>
 
-#include "attribute_heads.hpp"
-#include "attribute_net.hpp"
-#include "batches.hpp"
+#include "generation_judge.hpp"
 #include "generation_metrics.hpp"
 
 namespace vggface = facet::vggface;
@@ -26,233 +31,414 @@ using facet::Artifact;
 using facet::Artifacts;
 using facet::ParamSpec;
 
+constexpr std::int64_t kCeilingFaces = 200;    // real faces judged per requested attribute
+constexpr std::int64_t kPerRequestReal = 256;  // real faces per request compared with its generated ones
+constexpr double kBlindCeiling = 0.5;          // a ceiling below this: the judge cannot judge the attribute
+
+/// The generated faces and what was asked of each.
+struct Samples {
+  torch::Tensor images;                  ///< uint8 [N, 3, s, s]
+  torch::Tensor request;                 ///< [N] request index of each face
+  torch::Tensor requested;               ///< [R, A] 1 where request r asks for attribute a
+  std::vector<std::string> names;        ///< A attribute names
+  std::vector<std::string> texts;        ///< R request texts
+  std::vector<std::vector<int>> wanted;  ///< attributes of each request
+  std::int64_t written = 0;              ///< the first `written` requests were written; the rest held out
+  std::int64_t size() const { return images.size(2); }
+  bool held_out(size_t r) const { return static_cast<std::int64_t>(r) >= written; }
+};
+
+/// A judge's counts over one set of requests (written or held out).
+struct Tally {
+  std::string name;                        ///< "written" or "held out"
+  std::string prefix;                      ///< of its metric names
+  std::vector<std::int64_t> asked, found;  ///< per attribute: (face, attribute) pairs
+  double accuracy = -1, ceiling = -1, rendered_accuracy = -1, rendered_ceiling = -1;
+  std::vector<std::string> blind;
+  bool empty() const {
+    return std::all_of(asked.begin(), asked.end(), [](auto n) { return n == 0; });
+  }
+};
+
+/// One classifier's verdict on the generated faces.
+struct Verdict {
+  std::string title;                  ///< its column heading
+  std::vector<double> ceiling;        ///< per attribute; -1 where unknown
+  std::vector<double> request_found;  ///< per request: the fraction of its pairs found
+  std::array<Tally, 2> sets;          ///< the written requests, the held-out ones
+  torch::Tensor generated_fc7;
+};
+
+/// The distances between generated and real faces in one judge's fc7 space.
+struct Distances {
+  std::string space;
+  std::int64_t generated = 0, real = 0;
+  vggface::Kid kid, kid_real;
+  double frechet = 0, frechet_real = 0, frechet_mean_face = 0, frechet_noise = 0, diversity = 0;
+  std::vector<std::optional<vggface::Kid>> per_request;
+  std::vector<std::int64_t> per_request_real;
+};
+
 class EvaluateGenerationStep final : public facet::Step {
  public:
   facet::StepInfo info() const override {
-    return {"evaluate_generation",
-            "1.2",
-            "Judges generated faces with the attribute classifier: requested-attribute accuracy, Frechet distance, "
-            "diversity",
-            "evaluation",
-            {ParamSpec::choice("subset", "test", {"train", "val", "test", "all"}, "real faces to compare with"),
-             ParamSpec::integer("real_count", 2000, "real faces used at most (evenly spaced)").range(2, 10'000'000)},
-            {{"samples", "a generator's samples (images, request, requested; attribute_names, requests)"},
-             {"classifier", "a vggface model (the trained attribute classifier)"},
-             {"images", "the real faces (the dataset's images)"},
-             {"split", "which real faces are in `subset`", true},
-             {"attributes", "the dataset's attributes, for the rendered-attribute mean of synthfaces", true}},
-            {{"report", "per requested attribute: requested [A], hits [A]; attribute_names"}}};
+    return {
+        "evaluate_generation",
+        "1.3",
+        "Judges generated faces: requested-attribute accuracy by the classifier and an independent judge, KID "
+        "and Frechet distance (overall and per request), diversity",
+        "evaluation",
+        {ParamSpec::choice("subset", "test", {"train", "val", "test", "all"}, "real faces to compare with"),
+         ParamSpec::integer("real_count", 2000, "real faces used at most (evenly spaced)").range(4, 10'000'000)},
+        {{"samples", "a generator's samples (images, request, requested; attribute_names, requests)"},
+         {"classifier", "a vggface model (the trained attribute classifier)"},
+         {"judge", "an independent vggface model that no generator or tuning saw (judges beside `classifier`)", true},
+         {"images", "the real faces (the dataset's images)"},
+         {"split", "which real faces are in `subset`", true},
+         {"attributes", "the dataset's attributes: ceilings, per-request real faces, rendered attributes", true}},
+        {{"report",
+          "per requested attribute, over all requests: requested [A], hits [A] (and judge_hits [A]); "
+          "attribute_names"}}};
   }
 
   Artifacts run(const Artifacts& inputs, const facet::Params& params, facet::Context& ctx) override {
-    const Artifact& samples = inputs.at("samples");
-    auto net = vggface::load_attribute_net(inputs.at("classifier"), "the 'classifier' input");
-    const auto num_classes = net->heads->options().num_classes();
-    const auto& classifier = inputs.at("classifier");
-    vggface::Preprocessing prep{classifier.attr_string("preprocessing"), net->backbone->options().input_size(), false};
-    std::mt19937_64 rng(ctx.seed());
-    torch::manual_seed(ctx.seed() & 0x7fffffffffffffffULL);  // the noise baseline: same pipeline, same numbers
-    torch::NoGradGuard no_grad;
-    auto judge = [&](const torch::Tensor& images) {  // uint8 [B, 3, s, s] -> (fc7, classes)
-      std::vector<torch::Tensor> features, classes;
-      for (std::int64_t begin = 0; begin < images.size(0); begin += 256) {
-        const auto x = vggface::preprocess(images.slice(0, begin, std::min(images.size(0), begin + 256)), prep, rng);
-        const auto fc7 = net->backbone->forward(x, "fc7");
-        features.push_back(fc7);
-        classes.push_back(vggface::predict_classes(net->heads->forward(fc7), num_classes));
-      }
-      return std::make_pair(torch::cat(features), torch::cat(classes));
-    };
-
-    // (a) Does the classifier find what was asked for?
-    const auto generated = samples.get("images");
-    const std::int64_t size = generated.size(2);
-    const auto [gen_fc7, gen_classes] = judge(generated);
-    const auto names = samples.attr_strings("attribute_names");
-    const auto request = samples.get("request").contiguous();
-    const auto requested = samples.get("requested").contiguous();
-    std::vector<std::int64_t> asked(names.size(), 0), found(names.size(), 0);
-    for (std::int64_t i = 0; i < generated.size(0); ++i) {
-      const auto r = request[i].item<std::int64_t>();
-      for (size_t a = 0; a < names.size(); ++a) {
-        if (requested[r][static_cast<std::int64_t>(a)].item<std::int64_t>() == 0) continue;
-        const int p = facet::pubfig::index_of(names[a]);
-        if (p < 0) throw facet::Error(fmt::format("'{}' is not a PubFig attribute the classifier knows", names[a]));
-        const auto hc = vggface::head_class_of(p, static_cast<std::int64_t>(num_classes.size()));
-        ++asked[a];
-        found[a] += gen_classes[i][hc.head].item<std::int64_t>() == hc.cls ? 1 : 0;
-      }
+    const auto samples = read_samples(inputs.at("samples"));
+    const auto* split = inputs.count("split") != 0 ? &inputs.at("split") : nullptr;
+    const auto real_rows =
+        vggface::subset_rows(split, params.get_string("subset"), inputs.at("images").num_rows("images"));
+    if (real_rows.size() < 4) {
+      throw facet::Error(fmt::format("the {} subset has {} real faces; at least 4 are needed",
+                                     params.get_string("subset"), real_rows.size()));
     }
-    std::set<std::string> rendered;
-    if (inputs.count("attributes") != 0 && inputs.at("attributes").has_attr("rendered_attributes")) {
-      for (const auto& n : inputs.at("attributes").attr_strings("rendered_attributes")) rendered.insert(n);
+    std::vector<Verdict> verdicts;
+    std::vector<vggface::Judge> judges;
+    judges.reserve(2);
+    for (const std::string port : {"classifier", "judge"}) {
+      if (inputs.count(port) == 0) continue;
+      auto& judge = judges.emplace_back(inputs.at(port), fmt::format("the '{}' input", port), ctx.seed());
+      const bool independent = port == "judge";
+      verdicts.push_back(judge_requests(judge, samples, independent ? "independent judge" : "classifier",
+                                        independent ? "judge_" : ""));
+      if (inputs.count("attributes") != 0) measure_ceilings(judge, samples, inputs, real_rows, verdicts.back());
+      summarise(verdicts.back(), samples, inputs, ctx);
     }
-    // The ceiling: real faces of the subset that have the attribute, seen at
-    // the generated size, judged the same way (a generator cannot be found
-    // to draw what the classifier misses on real faces of that size).
-    std::vector<double> ceiling(names.size(), -1.0);
-    if (inputs.count("attributes") != 0) {
-      const auto scores = inputs.at("attributes").get("scores").to(torch::kFloat32).contiguous();
-      const auto score = scores.accessor<float, 2>();
-      const auto subset_rows = subset_row_list(inputs, params);
-      for (size_t a = 0; a < names.size(); ++a) {
-        if (asked[a] == 0) continue;
-        std::vector<std::int64_t> with;
-        for (auto row : subset_rows) {
-          if (score[row][static_cast<std::int64_t>(a)] > 0) with.push_back(row);
-        }
-        if (with.empty()) continue;
-        const auto classes = judge(resized_faces(inputs.at("images"), evenly_spaced(with, kCeilingFaces), size)).second;
-        const auto hc =
-            vggface::head_class_of(facet::pubfig::index_of(names[a]), static_cast<std::int64_t>(num_classes.size()));
-        ceiling[a] = classes.select(1, hc.head).eq(hc.cls).to(torch::kFloat64).mean().item<double>();
-      }
-    }
-    // A requested attribute the classifier misses in most real faces that
-    // have it tells nothing about the generator: say so rather than average it in silently.
-    std::vector<std::string> blind;
-    for (size_t a = 0; a < names.size(); ++a) {
-      if (ceiling[a] >= 0 && ceiling[a] < kBlindCeiling) blind.push_back(names[a]);
-    }
-    if (inputs.count("attributes") != 0) ctx.metric("blind_requested", static_cast<double>(blind.size()));
-    if (!blind.empty()) {
-      ctx.warn(
-          "the classifier finds {} in under half of the real {}-px faces that have them, so its figures for them say "
-          "little about the generator; judge with a classifier whose heads for them learned (see its training "
-          "log: heads that fell back to their majority class are listed there)",
-          fmt::join(blind, ", "), size);
-    }
-    Means all, rendered_only;
-    std::string table =
-        "| requested attribute | faces | classifier finds it | in real faces with it |\n|---|---:|---:|---:|\n";
-    for (size_t a = 0; a < names.size(); ++a) {
-      if (asked[a] == 0) continue;
-      const double acc = static_cast<double>(found[a]) / static_cast<double>(asked[a]);
-      table += fmt::format("| {} | {} | {:.3f} | {} |\n", facet::markdown_cell(names[a]), asked[a], acc,
-                           ceiling[a] < 0 ? std::string("-") : fmt::format("{:.3f}", ceiling[a]));
-      all.add(acc, ceiling[a]);
-      if (rendered.count(names[a]) != 0) rendered_only.add(acc, ceiling[a]);
-    }
-    const double requested_accuracy = all.accuracy();
-    ctx.metric("requested_accuracy", requested_accuracy);
-    if (all.ceilings > 0) ctx.metric("real_requested_accuracy", all.ceiling());
-    if (rendered_only.count > 0) ctx.metric("rendered_requested_accuracy", rendered_only.accuracy());
-    if (rendered_only.ceilings > 0) ctx.metric("rendered_real_requested_accuracy", rendered_only.ceiling());
-
-    // (b) Frechet distance to real faces, seen at the generator's size, beside two baselines.
-    const auto real = real_faces(inputs, params, size);
-    const auto real_fc7 = judge(real).first;
-    const auto mean_face =
-        real.to(torch::kFloat32).mean(0, true).round().to(torch::kUInt8).repeat({generated.size(0), 1, 1, 1});
-    const auto noise = torch::randint(0, 256, generated.sizes(), torch::kUInt8);
-    const double fd = vggface::frechet_distance(real_fc7, gen_fc7);
-    const double fd_mean = vggface::frechet_distance(real_fc7, judge(mean_face).first);
-    const double fd_noise = vggface::frechet_distance(real_fc7, judge(noise).first);
-    ctx.metric("frechet", fd);
-    ctx.metric("frechet_mean_face", fd_mean);
-    ctx.metric("frechet_noise", fd_noise);
-
-    // (c) Diversity: mean pairwise fc7 distance among the faces of one request.
-    double diversity = 0;
-    const auto requests = requested.size(0);
-    for (std::int64_t r = 0; r < requests; ++r) {
-      diversity += vggface::mean_pairwise_distance(gen_fc7.index({request == r}));
-    }
-    diversity /= static_cast<double>(std::max<std::int64_t>(1, requests));
-    ctx.metric("diversity_fc7", diversity);
-
-    ctx.info(
-        "requested attributes found in {:.1f}% of faces; Frechet {:.2f} (mean face {:.2f}, noise {:.2f}); "
-        "diversity {:.3f}",
-        100 * requested_accuracy, fd, fd_mean, fd_noise, diversity);
-    std::string md = fmt::format("# Generated faces judged by the classifier ({} faces, {} requests)\n\n",
-                                 generated.size(0), requests);
-    md +=
-        fmt::format("| measure | value |\n|---|---:|\n| requested-attribute accuracy | {:.3f} |\n", requested_accuracy);
-    if (rendered_only.count > 0)
-      md += fmt::format("| ... over rendered attributes | {:.3f} |\n", rendered_only.accuracy());
-    if (all.ceilings > 0) {
-      md += fmt::format("| the same on real faces with each attribute (the ceiling) | {:.3f} |\n", all.ceiling());
-    }
-    if (rendered_only.ceilings > 0)
-      md += fmt::format("| ... over rendered attributes | {:.3f} |\n", rendered_only.ceiling());
-    md += fmt::format(
-        "| Frechet distance (fc7), generated | {:.2f} |\n| Frechet distance, the mean real face | {:.2f} |\n"
-        "| Frechet distance, uniform noise | {:.2f} |\n| diversity (mean pairwise fc7 distance per request) | {:.3f} "
-        "|\n\n",
-        fd, fd_mean, fd_noise, diversity);
-    if (!blind.empty()) {
-      table += fmt::format(
-          "\nThe classifier misses {} in most real faces that have them: those rows say little about "
-          "the generator.\n",
-          fmt::join(blind, ", "));
-    }
-    ctx.save_file("generation.md", md + table);
+    // Distances in the independent judge's fc7 where there is one: the
+    // classifier may be what a generator was tuned on, or optimised through.
+    const auto distances = measure_distances(judges.back(), verdicts.back(), samples, inputs, real_rows,
+                                             params.get_int("real_count"), ctx);
+    report_metrics(distances, ctx);
+    ctx.save_file("generation.md", markdown(samples, verdicts, distances));
 
     Artifact report;
-    report.set("requested", torch::tensor(asked, torch::kInt64));
-    report.set("hits", torch::tensor(found, torch::kInt64));
-    report.set_attr("attribute_names", names);
+    const auto all = [](const Verdict& v, auto member) {
+      return torch::tensor(v.sets[0].*member, torch::kInt64) + torch::tensor(v.sets[1].*member, torch::kInt64);
+    };
+    report.set("requested", all(verdicts[0], &Tally::asked));
+    report.set("hits", all(verdicts[0], &Tally::found));
+    if (verdicts.size() > 1) report.set("judge_hits", all(verdicts[1], &Tally::found));
+    report.set_attr("attribute_names", samples.names);
     return {{"report", report}};
   }
 
  private:
-  static constexpr std::int64_t kCeilingFaces = 200;  // real faces judged per requested attribute
-  static constexpr double kBlindCeiling = 0.5;        // a ceiling below this: the classifier cannot judge the attribute
+  static Samples read_samples(const Artifact& in) {
+    Samples s;
+    s.images = in.get("images");
+    s.request = in.get("request").contiguous();
+    s.requested = in.get("requested").contiguous();
+    s.names = in.attr_strings("attribute_names");
+    s.texts = in.has_attr("requests") ? in.attr_strings("requests") : std::vector<std::string>{};
+    for (std::int64_t r = 0; r < s.requested.size(0); ++r) {
+      s.wanted.emplace_back();
+      for (size_t a = 0; a < s.names.size(); ++a) {
+        if (s.requested[r][static_cast<std::int64_t>(a)].item<std::int64_t>() != 0) s.wanted.back().push_back(int(a));
+      }
+      if (s.texts.size() <= static_cast<size_t>(r)) s.texts.push_back(fmt::format("request {}", r + 1));
+    }
+    s.written = in.has_attr("written_requests") ? in.attr_int("written_requests") : s.requested.size(0);
+    return s;
+  }
 
-  /// Mean requested-attribute accuracy and, where known, the real-face ceiling.
-  struct Means {
-    double sum = 0, ceiling_sum = 0;
-    int count = 0, ceilings = 0;
-    void add(double accuracy, double ceiling_or_negative) {
-      sum += accuracy;
-      ++count;
-      if (ceiling_or_negative >= 0) {
-        ceiling_sum += ceiling_or_negative;
-        ++ceilings;
+  /// (a) Does the judge find what was asked for, per attribute and per request?
+  static Verdict judge_requests(vggface::Judge& judge, const Samples& s, const std::string& title,
+                                const std::string& prefix) {
+    Verdict v;
+    v.title = title;
+    const auto faces = judge(s.images);
+    v.generated_fc7 = faces.fc7;
+    const auto A = s.names.size();
+    v.sets = {
+        Tally{"written", prefix, std::vector<std::int64_t>(A, 0), std::vector<std::int64_t>(A, 0)},
+        Tally{"held out", prefix + "held_out_", std::vector<std::int64_t>(A, 0), std::vector<std::int64_t>(A, 0)}};
+    v.ceiling.assign(A, -1.0);
+    std::vector<std::int64_t> request_asked(s.wanted.size(), 0), request_found(s.wanted.size(), 0);
+    for (size_t a = 0; a < A; ++a) {
+      torch::Tensor hits;
+      for (size_t r = 0; r < s.wanted.size(); ++r) {
+        if (std::find(s.wanted[r].begin(), s.wanted[r].end(), int(a)) == s.wanted[r].end()) continue;
+        if (!hits.defined()) hits = judge.finds(faces.classes, s.names[a]);
+        const auto mine = s.request == static_cast<std::int64_t>(r);
+        const auto n = mine.sum().item<std::int64_t>(), k = hits.index({mine}).sum().item<std::int64_t>();
+        auto& tally = v.sets[s.held_out(r) ? 1 : 0];
+        tally.asked[a] += n;
+        tally.found[a] += k;
+        request_asked[r] += n;
+        request_found[r] += k;
       }
     }
-    double accuracy() const { return count > 0 ? sum / count : 0.0; }
-    double ceiling() const { return ceilings > 0 ? ceiling_sum / ceilings : 0.0; }
-  };
-
-  static std::vector<std::int64_t> subset_row_list(const Artifacts& inputs, const facet::Params& params) {
-    const std::string subset = params.get_string("subset");
-    if (subset != "all" && inputs.count("split") != 0) return vggface::to_rows(inputs.at("split").get(subset));
-    std::vector<std::int64_t> rows(static_cast<size_t>(inputs.at("images").num_rows("images")));
-    std::iota(rows.begin(), rows.end(), 0);
-    return rows;
-  }
-
-  static std::vector<std::int64_t> evenly_spaced(const std::vector<std::int64_t>& rows, std::int64_t want) {
-    want = std::min<std::int64_t>(want, static_cast<std::int64_t>(rows.size()));
-    std::vector<std::int64_t> picked;
-    for (std::int64_t k = 0; k < want; ++k)
-      picked.push_back(rows[static_cast<size_t>(k * static_cast<std::int64_t>(rows.size()) / want)]);
-    return picked;
-  }
-
-  /// Images of `rows` resized to `size`, uint8.
-  static torch::Tensor resized_faces(const Artifact& images, const std::vector<std::int64_t>& rows, std::int64_t size) {
-    std::vector<torch::Tensor> picked;
-    for (auto row : rows) picked.push_back(images.rows("images", row, row + 1));
-    auto x = torch::cat(picked).to(torch::kFloat32);
-    if (x.size(2) != size) {
-      x = torch::nn::functional::interpolate(x, torch::nn::functional::InterpolateFuncOptions()
-                                                    .size(std::vector<std::int64_t>{size, size})
-                                                    .mode(torch::kArea));
+    for (size_t r = 0; r < s.wanted.size(); ++r) {
+      v.request_found.push_back(request_asked[r] > 0 ? double(request_found[r]) / double(request_asked[r]) : 0.0);
     }
-    return x.round().clamp(0, 255).to(torch::kUInt8);
+    return v;
   }
 
-  /// Real faces of the subset, evenly spaced, resized to the generated size.
-  static torch::Tensor real_faces(const Artifacts& inputs, const facet::Params& params, std::int64_t size) {
-    const auto rows = subset_row_list(inputs, params);
-    if (rows.size() < 2) {
-      throw facet::Error(fmt::format("the {} subset has {} real faces; at least 2 are needed",
-                                     params.get_string("subset"), rows.size()));
+  /// The ceiling: real faces of the subset that have the attribute, seen at
+  /// the generated size, judged the same way (a generator cannot be found
+  /// to draw what the judge misses in real faces of that size).
+  static void measure_ceilings(vggface::Judge& judge, const Samples& s, const Artifacts& inputs,
+                               const std::vector<std::int64_t>& real_rows, Verdict& v) {
+    const auto scores = inputs.at("attributes").get("scores").to(torch::kFloat32).contiguous();
+    const auto score = scores.accessor<float, 2>();
+    for (size_t a = 0; a < s.names.size(); ++a) {
+      if (v.sets[0].asked[a] + v.sets[1].asked[a] == 0) continue;
+      std::vector<std::int64_t> with;
+      for (auto row : real_rows) {
+        if (score[row][static_cast<std::int64_t>(a)] > 0) with.push_back(row);
+      }
+      if (with.empty()) continue;
+      const auto faces =
+          vggface::resized_faces(inputs.at("images"), vggface::evenly_spaced(with, kCeilingFaces), s.size());
+      v.ceiling[a] = judge.finds(judge(faces).classes, s.names[a]).to(torch::kFloat64).mean().item<double>();
     }
-    return resized_faces(inputs.at("images"), evenly_spaced(rows, params.get_int("real_count")), size);
+  }
+
+  /// Means over the requested attributes (and the rendered ones), the blind
+  /// attributes, and the judge's metrics, for each set of requests.
+  static void summarise(Verdict& v, const Samples& s, const Artifacts& inputs, facet::Context& ctx) {
+    std::set<std::string> rendered;
+    if (inputs.count("attributes") != 0 && inputs.at("attributes").has_attr("rendered_attributes")) {
+      for (const auto& n : inputs.at("attributes").attr_strings("rendered_attributes")) rendered.insert(n);
+    }
+    for (auto& t : v.sets) {
+      if (t.empty()) continue;
+      struct Mean {
+        double sum = 0;
+        int n = 0;
+        void add(double x) { sum += x, ++n; }
+        double value() const { return n > 0 ? sum / n : -1.0; }
+      } all, all_ceiling, some, some_ceiling;
+      for (size_t a = 0; a < s.names.size(); ++a) {
+        if (t.asked[a] == 0) continue;
+        const double acc = double(t.found[a]) / double(t.asked[a]);
+        const bool is_rendered = rendered.count(s.names[a]) != 0;
+        all.add(acc);
+        if (is_rendered) some.add(acc);
+        if (v.ceiling[a] < 0) continue;
+        all_ceiling.add(v.ceiling[a]);
+        if (is_rendered) some_ceiling.add(v.ceiling[a]);
+        if (v.ceiling[a] < kBlindCeiling) t.blind.push_back(s.names[a]);
+      }
+      t.accuracy = all.value();
+      t.ceiling = all_ceiling.value();
+      t.rendered_accuracy = some.value();
+      t.rendered_ceiling = some_ceiling.value();
+      ctx.metric(t.prefix + "requested_accuracy", t.accuracy);
+      if (t.ceiling >= 0) ctx.metric(t.prefix + "real_requested_accuracy", t.ceiling);
+      if (t.rendered_accuracy >= 0) ctx.metric(t.prefix + "rendered_requested_accuracy", t.rendered_accuracy);
+      if (t.rendered_ceiling >= 0) ctx.metric(t.prefix + "rendered_real_requested_accuracy", t.rendered_ceiling);
+      if (inputs.count("attributes") != 0) ctx.metric(t.prefix + "blind_requested", double(t.blind.size()));
+      if (!t.blind.empty()) {
+        ctx.warn(
+            "the {} finds {} in under half of the real {}-px faces that have them, so its figures for them say "
+            "little about the generator; judge with a classifier whose heads for them learned (see its training "
+            "log: heads that fell back to their majority class are listed there)",
+            v.title, fmt::join(t.blind, ", "), s.size());
+      }
+      ctx.info(
+          "the {} finds the attributes of the {} requests in {:.1f}% of (face, requested attribute) pairs ({:.1f}% "
+          "in real faces with them)",
+          v.title, t.name, 100 * t.accuracy, 100 * t.ceiling);
+    }
+  }
+
+  /// (b) Real faces against generated ones in the judge's fc7 space, and
+  /// (c) the diversity of the faces drawn for one request.
+  static Distances measure_distances(vggface::Judge& judge, const Verdict& v, const Samples& s, const Artifacts& inputs,
+                                     const std::vector<std::int64_t>& real_rows, std::int64_t real_count,
+                                     facet::Context& ctx) {
+    Distances d;
+    d.space = v.title;
+    const auto& images = inputs.at("images");
+    const auto& gen = v.generated_fc7;
+    const auto real = vggface::resized_faces(images, vggface::evenly_spaced(real_rows, real_count), s.size());
+    const auto real_fc7 = judge(real).fc7;
+    d.generated = gen.size(0);
+    d.real = real_fc7.size(0);
+    d.kid = vggface::kernel_distance(gen, real_fc7, ctx.seed());
+    d.frechet = vggface::frechet_distance(real_fc7, gen);
+    // Real faces against the other real faces, as many as were generated
+    // (at most half): what both estimators give when nothing differs.
+    const auto held = std::min(d.generated, d.real / 2);
+    auto generator = at::detail::createCPUGenerator(ctx.seed() + 1);
+    const auto order = torch::randperm(d.real, generator, torch::kInt64);
+    const auto one = real_fc7.index_select(0, order.slice(0, 0, held));
+    const auto rest = real_fc7.index_select(0, order.slice(0, held));
+    d.kid_real = vggface::kernel_distance(one, rest, ctx.seed());
+    d.frechet_real = vggface::frechet_distance(rest, one);
+    torch::manual_seed(ctx.seed() & 0x7fffffffffffffffULL);  // the noise baseline: same pipeline, same numbers
+    const auto mean_face =
+        real.to(torch::kFloat32).mean(0, true).round().to(torch::kUInt8).repeat({d.generated, 1, 1, 1});
+    d.frechet_mean_face = vggface::frechet_distance(real_fc7, judge(mean_face).fc7);
+    d.frechet_noise =
+        vggface::frechet_distance(real_fc7, judge(torch::randint(0, 256, s.images.sizes(), torch::kUInt8)).fc7);
+
+    // Per request: the real faces of the subset that have every requested attribute.
+    const bool have_scores = inputs.count("attributes") != 0;
+    const auto scores =
+        have_scores ? inputs.at("attributes").get("scores").to(torch::kFloat32).contiguous() : torch::zeros({1, 1});
+    const auto score = scores.accessor<float, 2>();
+    for (size_t r = 0; r < s.wanted.size(); ++r) {
+      const auto mine = gen.index({s.request == static_cast<std::int64_t>(r)});
+      d.diversity += vggface::mean_pairwise_distance(mine);
+      std::vector<std::int64_t> with;
+      for (auto row : real_rows) {
+        bool all = have_scores;
+        for (int a : s.wanted[r]) all = all && score[row][a] > 0;
+        if (all) with.push_back(row);
+      }
+      d.per_request_real.push_back(static_cast<std::int64_t>(with.size()));
+      if (with.size() < 2 || mine.size(0) < 2) {
+        d.per_request.emplace_back();
+        continue;
+      }
+      const auto theirs =
+          judge(vggface::resized_faces(images, vggface::evenly_spaced(with, kPerRequestReal), s.size())).fc7;
+      d.per_request.emplace_back(vggface::kernel_distance(mine, theirs, ctx.seed() + 2 + r));
+    }
+    d.diversity /= static_cast<double>(std::max<size_t>(1, s.wanted.size()));
+    return d;
+  }
+
+  static void report_metrics(const Distances& d, facet::Context& ctx) {
+    ctx.metric("kid", d.kid.mean);
+    ctx.metric("kid_spread", d.kid.spread);
+    ctx.metric("kid_real", d.kid_real.mean);
+    ctx.metric("frechet", d.frechet);
+    ctx.metric("frechet_real", d.frechet_real);
+    ctx.metric("frechet_mean_face", d.frechet_mean_face);
+    ctx.metric("frechet_noise", d.frechet_noise);
+    ctx.metric("diversity_fc7", d.diversity);
+    double sum = 0;
+    int n = 0;
+    for (const auto& k : d.per_request) {
+      if (k) sum += k->mean, ++n;
+    }
+    if (n > 0) ctx.metric("kid_per_request", sum / n);
+    ctx.info(
+        "in the {}'s fc7: KID {:.4g} +- {:.2g} (real faces: {:.4g}); Frechet {:.2f} (real faces: {:.2f}, mean "
+        "face {:.2f}, noise {:.2f}); diversity {:.3f}",
+        d.space, d.kid.mean, d.kid.spread, d.kid_real.mean, d.frechet, d.frechet_real, d.frechet_mean_face,
+        d.frechet_noise, d.diversity);
+  }
+
+  static std::string number(double x) { return x < 0 ? std::string("-") : fmt::format("{:.3f}", x); }
+
+  static std::string markdown(const Samples& s, const std::vector<Verdict>& verdicts, const Distances& d) {
+    std::string md =
+        fmt::format("# Generated faces judged ({} faces, {} requests: {} written, {} held out)\n\n", s.images.size(0),
+                    s.wanted.size(), s.written, static_cast<std::int64_t>(s.wanted.size()) - s.written);
+    md += verdicts.size() > 1
+              ? "Two judges: the classifier (the pipeline's own, which a generator may have been tuned on or, "
+                "inverting, optimised through) and the independent judge (its own persons and seed; no generator "
+                "or tuning saw it). "
+              : "Judged by the classifier alone (connect a `judge` for an independent one). ";
+    md +=
+        "Written requests are the pipeline's own; held-out ones were drawn at random from attribute combinations of "
+        "real test faces, and nothing was tuned on them. Accuracy: the fraction of (face, requested attribute) pairs "
+        "in which the judge finds the attribute.\n\n";
+    std::vector<std::pair<const Verdict*, const Tally*>> columns;
+    for (size_t set = 0; set < 2; ++set) {
+      for (const auto& v : verdicts) {
+        if (!v.sets[set].empty()) columns.emplace_back(&v, &v.sets[set]);
+      }
+    }
+    std::string head = "| measure |", rule = "|---|";
+    for (const auto& [v, t] : columns) head += " " + v->title + ", " + t->name + " |", rule += "---:|";
+    md += head + "\n" + rule + "\n";
+    const auto row = [&](const std::string& label, auto get) {
+      md += "| " + label + " |";
+      for (const auto& [v, t] : columns) md += " " + number(get(*t)) + " |";
+      md += "\n";
+    };
+    row("requested-attribute accuracy", [](const Tally& t) { return t.accuracy; });
+    row("... over rendered attributes", [](const Tally& t) { return t.rendered_accuracy; });
+    row("the same in real faces with each attribute (the ceiling)", [](const Tally& t) { return t.ceiling; });
+    row("... over rendered attributes", [](const Tally& t) { return t.rendered_ceiling; });
+    md += distance_table(d);
+    md += per_request_table(s, verdicts, d);
+    for (size_t set = 0; set < 2; ++set) md += per_attribute_table(s, verdicts, set);
+    for (const auto& [v, t] : columns) {
+      if (t->blind.empty()) continue;
+      md += fmt::format(
+          "\nThe {} misses {} in most real faces that have them: its rows for them ({} requests) say little about "
+          "the generator.\n",
+          v->title, fmt::join(t->blind, ", "), t->name);
+    }
+    return md;
+  }
+
+  static std::string distance_table(const Distances& d) {
+    std::string md = fmt::format(
+        "\nDistances in the {}'s fc7 space, {} generated faces against {} real ones. KID: the unbiased "
+        "estimator (cubic polynomial kernel), mean +- standard deviation over 100 random subsets of {}; 0 expected "
+        "for faces from the real distribution. The Frechet distance is biased upward at this sample size: the "
+        "real-against-real row is its value where nothing differs.\n\n",
+        d.space, d.generated, d.real, d.kid.subset_size);
+    md += "| measure | value |\n|---|---:|\n";
+    md += fmt::format("| KID, generated | {:.4g} +- {:.2g} |\n", d.kid.mean, d.kid.spread);
+    md += fmt::format("| KID, real against real | {:.4g} +- {:.2g} |\n", d.kid_real.mean, d.kid_real.spread);
+    md += fmt::format("| Frechet distance, generated | {:.2f} |\n", d.frechet);
+    md += fmt::format("| Frechet distance, real against real (the estimator's bias) | {:.2f} |\n", d.frechet_real);
+    md += fmt::format("| Frechet distance, the mean real face | {:.2f} |\n", d.frechet_mean_face);
+    md += fmt::format("| Frechet distance, uniform noise | {:.2f} |\n", d.frechet_noise);
+    md += fmt::format("| diversity (mean pairwise fc7 distance per request) | {:.3f} |\n", d.diversity);
+    return md;
+  }
+
+  static std::string per_request_table(const Samples& s, const std::vector<Verdict>& verdicts, const Distances& d) {
+    std::string md =
+        "\n## Per request\n\nKID against the real faces of the subset that have every requested attribute.\n\n";
+    std::string head = "| request | faces |", rule = "|---|---:|";
+    for (const auto& v : verdicts) head += " " + v.title + " finds |", rule += "---:|";
+    md += head + " real faces with it | KID to them |\n" + rule + "---:|---:|\n";
+    for (size_t r = 0; r < s.wanted.size(); ++r) {
+      md += fmt::format("| {}{} | {} |", facet::markdown_cell(s.texts[r]), s.held_out(r) ? " (held out)" : "",
+                        (s.request == static_cast<std::int64_t>(r)).sum().item<std::int64_t>());
+      for (const auto& v : verdicts) md += " " + number(v.request_found[r]) + " |";
+      const auto& k = d.per_request[r];
+      md += fmt::format(" {} | {} |\n", d.per_request_real[r],
+                        k ? fmt::format("{:.4g} +- {:.2g}", k->mean, k->spread) : std::string("-"));
+    }
+    return md;
+  }
+
+  static std::string per_attribute_table(const Samples& s, const std::vector<Verdict>& verdicts, size_t set) {
+    const auto& first = verdicts[0].sets[set];
+    if (first.empty()) return "";
+    std::string md = fmt::format("\n## Per requested attribute, {} requests\n\n", first.name);
+    std::string head = "| requested attribute | faces |", rule = "|---|---:|";
+    for (const auto& v : verdicts) head += " " + v.title + " finds it | in real faces with it |", rule += "---:|---:|";
+    md += head + "\n" + rule + "\n";
+    for (size_t a = 0; a < s.names.size(); ++a) {
+      if (first.asked[a] == 0) continue;
+      md += fmt::format("| {} | {} |", facet::markdown_cell(s.names[a]), first.asked[a]);
+      for (const auto& v : verdicts) {
+        const auto& t = v.sets[set];
+        md += " " + number(double(t.found[a]) / double(t.asked[a])) + " | " + number(v.ceiling[a]) + " |";
+      }
+      md += "\n";
+    }
+    return md;
   }
 };
 

@@ -9,8 +9,7 @@
 
 namespace vggface = facet::vggface;
 
-TEST_CASE("generation metrics: Frechet distance, pairwise distance, where the classifier reports an attribute",
-          "[generation]") {
+TEST_CASE("generation metrics: Frechet distance, pairwise distance", "[generation]") {
   torch::manual_seed(7);
   const auto a = torch::randn({40000, 3}, torch::kFloat64) * 2 + 1;
   const auto b = torch::randn({40000, 3}, torch::kFloat64) * 0.5 - 1;
@@ -22,6 +21,31 @@ TEST_CASE("generation metrics: Frechet distance, pairwise distance, where the cl
   CHECK(vggface::frechet_distance(a, torch::ones({10, 3}, torch::kFloat64)) == Approx(3 * 4.0).epsilon(0.02));
   CHECK(vggface::mean_pairwise_distance(torch::tensor({{0.0, 0.0}, {3.0, 4.0}})) == Approx(5.0));
   CHECK(vggface::mean_pairwise_distance(torch::tensor({{0.0, 0.0}, {3.0, 4.0}, {0.0, 0.0}})) == Approx(10.0 / 3.0));
+}
+
+TEST_CASE("kernel distance: the unbiased MMD estimator, exact on a small case, no bias where the Frechet distance has",
+          "[generation]") {
+  // D = 1, k(p, q) = (pq + 1)^3: within {1, 2}: k(1, 2) = 27; within {0, 0}: 1;
+  // across: 1. MMD^2 = 27 + 1 - 2 * 1 = 26, whichever subsets are drawn.
+  const auto kid = vggface::kernel_distance(torch::tensor({{1.0}, {2.0}}), torch::tensor({{0.0}, {0.0}}), 3, 5);
+  CHECK(kid.mean == Approx(26.0));
+  CHECK(kid.spread == Approx(0.0).margin(1e-12));
+  CHECK(kid.subset_size == 2);
+  CHECK_THROWS_WITH(vggface::kernel_distance(torch::ones({1, 4}), torch::ones({5, 4}), 1),
+                    Catch::Contains("at least 2"));
+  // Two samples of one 64-wide Gaussian, 50 rows each: the Frechet distance
+  // is far from 0 (its covariance is rank-deficient at this size); KID's
+  // expectation is 0, so its mean over subsets lies within a few spreads of it.
+  torch::manual_seed(3);
+  const auto x = torch::randn({50, 64}, torch::kFloat64), y = torch::randn({50, 64}, torch::kFloat64);
+  CHECK(vggface::frechet_distance(x, y) > 20.0);
+  const auto same = vggface::kernel_distance(x, y, 1, 200, 25);
+  CHECK(std::fabs(same.mean) < same.spread);
+  const auto shifted = vggface::kernel_distance(x, y + 1.0, 1, 200, 25);
+  CHECK(shifted.mean > 5 * shifted.spread);
+}
+
+TEST_CASE("where the classifier reports an attribute", "[generation]") {
   const int glasses = facet::pubfig::index_of("Eyeglasses");
   CHECK(vggface::head_class_of(glasses, 73).head == glasses);
   CHECK(vggface::head_class_of(glasses, 73).cls == 1);
@@ -59,7 +83,7 @@ TEST_CASE("evaluate_generation: real faces with an attribute, given as generated
   REQUIRE(without.numel() >= 2);
   // "Generated" faces for the request "Eyeglasses".
   const auto evaluate = [&](const torch::Tensor& rows, std::map<std::string, double>& metrics,
-                            const Artifact& attributes) {
+                            const Artifact& attributes, bool with_judge = false) {
     Artifact samples;
     samples.set("images", faces.at("images").get("images").index_select(0, rows));
     samples.set("request", torch::zeros({rows.numel()}, torch::kInt64));
@@ -68,11 +92,12 @@ TEST_CASE("evaluate_generation: real faces with an attribute, given as generated
     samples.set("requested", requested);
     samples.set_attr("requests", std::vector<std::string>{"Eyeglasses"});
     samples.set_attr("attribute_names", names);
-    const facet::Artifacts inputs = {{"samples", samples},
-                                     {"classifier", classifier},
-                                     {"images", faces.at("images")},
-                                     {"split", split},
-                                     {"attributes", attributes}};
+    facet::Artifacts inputs = {{"samples", samples},
+                               {"classifier", classifier},
+                               {"images", faces.at("images")},
+                               {"split", split},
+                               {"attributes", attributes}};
+    if (with_judge) inputs["judge"] = classifier;
     return facet::test::run_step("evaluate_generation", inputs, "{}", 1, &metrics);
   };
   // The test faces that wear them, evenly spaced as the ceiling picks them
@@ -96,6 +121,20 @@ TEST_CASE("evaluate_generation: real faces with an attribute, given as generated
   CHECK(without_metrics.at("requested_accuracy") < found - 0.4);
   CHECK(without_metrics.at("real_requested_accuracy") == Approx(found));
   CHECK(metrics.at("blind_requested") == 0);
+  // Per request, the faces with glasses are closer to the real faces with
+  // glasses than the faces without them are.
+  CHECK(metrics.at("kid_per_request") < without_metrics.at("kid_per_request"));
+  // The same network given as the independent judge agrees with itself, in a column of its own.
+  std::map<std::string, double> judged_metrics;
+  const auto judged = evaluate(with, judged_metrics, faces.at("attributes"), true);
+  CHECK(judged_metrics.at("judge_requested_accuracy") == Approx(found));
+  CHECK(judged_metrics.at("judge_real_requested_accuracy") == Approx(found));
+  CHECK(judged_metrics.at("kid") == Approx(metrics.at("kid")));
+  const auto judged_md = judged.at("_files").get("generation.md").contiguous();
+  const std::string judged_text(static_cast<const char*>(judged_md.data_ptr()), static_cast<size_t>(judged_md.numel()));
+  CHECK(judged_text.find(fmt::format("| Eyeglasses | {} | {:.3f} | {:.3f} | {:.3f} | {:.3f} |", with.numel(), found,
+                                     found, found, found)) != std::string::npos);
+  CHECK(judged_text.find("in the independent judge's fc7 space") != std::string::npos);
   // Labels that put the glasses on the faces without them: the classifier
   // misses "Eyeglasses" in the real faces said to have it, and the report says
   // it cannot judge that attribute.

@@ -48,10 +48,13 @@ class VggFaceStep final : public facet::Step {
         ParamSpec::choice("preprocessing", "unit", {"unit", "vggface"},
                           "unit: RGB to [-1, 1]; vggface: BGR minus VGG-Face's mean pixel (for imported weights)"),
         ParamSpec::flag("augment", true, "random crops and horizontal flips while training"),
+        ParamSpec::choice("train_subset", "train", {"train", "judge"},
+                          "the split's rows trained on: train, or judge (the persons split sets aside for an "
+                          "independent judge of generated faces)"),
         facet::precision_spec()};
     for (auto& spec : vggface::TrainOptions::specs(defaults)) params.push_back(std::move(spec));
     return {"vggface",
-            "1.3",
+            "1.4",
             "Fine-tunes a VGG-Face CNN whose fc8 is replaced by per-attribute softmax heads",
             "classifier",
             params,
@@ -106,7 +109,14 @@ class VggFaceStep final : public facet::Step {
       facet::Autocast autocast(precision, device);
       return net->forward(input.slice(0, rows.begin, rows.end).to(device)).to(torch::kFloat32);
     };
-    const auto train_rows = vggface::to_rows(split.get("train"));
+    const auto train_subset = params.get_string("train_subset");
+    if (!split.has(train_subset)) {
+      throw facet::Error(
+          fmt::format("vggface: train_subset: {} but the split has no '{}' rows; give the split step a judge fraction "
+                      "(e.g. judge: 0.15)",
+                      train_subset, train_subset));
+    }
+    const auto train_rows = vggface::to_rows(split.get(train_subset));
     const auto val_rows = vggface::to_rows(split.get("val"));
     vggface::RowBatches train(images, "images", train_rows), val(images, "images", val_rows);
     ctx.info("{} parameters ({} trainable), fc7 width {}, {} heads; {} train / {} val images",

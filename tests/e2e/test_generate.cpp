@@ -73,8 +73,9 @@ TEST_CASE("runner: uses: gan or invert in place of uses: draw runs and evaluates
     const auto run = test::run_runner(smoke + " --set steps.generator.uses=" + generator, dir);
     INFO(run.output);
     REQUIRE(run.status == 0);
-    CHECK_THAT(run.output, Catch::Contains("[generator] running " + generator) &&
-                               Catch::Contains("[generation] requested attributes found in"));
+    CHECK_THAT(run.output,
+               Catch::Contains("[generator] running " + generator) &&
+                   Catch::Contains("[generation] the classifier finds the attributes of the written requests in"));
     fs::path run_dir;
     for (const auto& e : fs::directory_iterator(dir / "runs" / "smoke")) run_dir = e.path();
     CHECK_THAT(test::read_text(run_dir / "metrics.json"),
@@ -87,4 +88,50 @@ TEST_CASE("runner: uses: gan or invert in place of uses: draw runs and evaluates
     CHECK_THAT(faces.output, Catch::Contains("from step 'generator' (" + generator + ")"));
     CHECK(png_size(dir / "g.png") == std::make_pair(2 * 16 * 2, 16 * 2));
   }
+}
+
+TEST_CASE("runner: generated faces judged by an independent judge, on held-out requests, beside the copy baseline",
+          "[runner][generate]") {
+  const auto dir = test::temp_dir("e2e-judge");
+  // smoke, with persons set aside for a judge that trains on them alone, and
+  // the copy-the-closest-face baseline judged on held-out requests.
+  auto yaml = test::read_text(test::source_path("pipelines/smoke.yaml"));
+  const auto replace = [&](const std::string& from, const std::string& to) {
+    const auto at = yaml.find(from);
+    REQUIRE(at != std::string::npos);
+    yaml.replace(at, from.size(), to);
+  };
+  replace("{train: 0.6, val: 0.2, test: 0.2}", "{train: 0.4, judge: 0.2, val: 0.2, test: 0.2}");
+  replace("  fc7:\n",
+          "  judge:\n    uses: vggface\n    with: {input_size: 32, width: 0.0625, batch_norm: true, epochs: 1, "
+          "train_subset: judge}\n    inputs: {images: faces.images, labels: labels.labels, split: split.split}\n"
+          "  fc7:\n");
+  replace("uses: draw ", "uses: nearest ");
+  replace("  generation:\n",
+          "  held_out:\n    uses: sample\n    with: {requests: [], held_out: 20, per_request: 4}\n"
+          "    inputs: {model: generator.model, attributes: faces.attributes, split: split.split}\n"
+          "  generation:\n");
+  replace("{samples: generator.samples, classifier: backbone.model,",
+          "{samples: held_out.samples, classifier: backbone.model, judge: judge.model,");
+  test::write_text(dir / "judged.yaml", yaml);
+  const auto run = test::run_runner("judged.yaml", dir);
+  INFO(run.output);
+  REQUIRE(run.status == 0);
+  CHECK_THAT(
+      run.output,
+      Catch::Contains("[split] train") && Catch::Contains("/ judge ") &&
+          Catch::Contains("[held_out] 20 held-out requests drawn") &&
+          Catch::Contains("[generation] the independent judge finds the attributes of the held out requests in") &&
+          Catch::Contains("[generation] in the independent judge's fc7: KID"));
+  fs::path run_dir;
+  for (const auto& e : fs::directory_iterator(dir / "runs" / "smoke")) run_dir = e.path();
+  const auto metrics = test::read_text(run_dir / "metrics.json");
+  for (const char* name : {"\"judge_held_out_requested_accuracy\"", "\"held_out_requested_accuracy\"", "\"kid\"",
+                           "\"kid_spread\"", "\"kid_real\"", "\"frechet_real\"", "\"kid_per_request\""})
+    CHECK_THAT(metrics, Catch::Contains(name));
+  const auto md = test::read_text(run_dir / "generation" / "generation.md");
+  CHECK_THAT(md, Catch::Contains("| measure | classifier, held out | independent judge, held out |") &&
+                     Catch::Contains("80 generated faces against") && Catch::Contains("## Per request"));
+  // The judge learned from its own persons only: the run log names its training rows.
+  CHECK_THAT(run.output, Catch::Contains("[judge]"));
 }
