@@ -275,4 +275,12 @@ TEST_CASE("draw step: a KL weight above one leaves less in the latents; the -ELB
   CHECK(weighted.at("test_kl_nats") < 0.5 * plain.at("test_kl_nats"));
   // The reported bound is the true one: a model squeezed through its latents explains the pixels less well.
   CHECK(weighted.at("test_negative_elbo_nats") > plain.at("test_negative_elbo_nats"));
+  // With sigma fixed on training faces the bound cannot be lower than with
+  // sigma refitted to the test faces (the best sigma for them), and it is a
+  // different number unless the two sigmas agree exactly.
+  for (const auto* m : {&plain, &weighted}) {
+    CHECK(m->at("test_negative_elbo_train_sigma_nats") >= m->at("test_negative_elbo_nats") - 1e-6);
+    CHECK(m->at("test_negative_elbo_train_sigma_nats") != m->at("test_negative_elbo_nats"));
+    CHECK((m->at("train_sigma") > 0.0 && m->at("train_sigma") < 0.5));
+  }
 }
