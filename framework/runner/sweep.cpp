@@ -1,5 +1,6 @@
 #include "sweep.hpp"
 
+#include <cmath>
 #include <ctime>
 
 #include <fmt/chrono.h>
@@ -83,6 +84,7 @@ void write_summary(const fs::path& dir, const Sweep& sweep, const std::vector<Va
   for (size_t i = 0; i < header.size(); ++i) md += "---|";
   md += "\n";
   std::string data;
+  std::vector<std::vector<double>> columns(sweep.collect.size());  // each metric's values over the runs
   for (size_t i = 0; i < results.size(); ++i) {
     std::vector<std::string> row;
     const auto& sets = variants[i].first;
@@ -94,7 +96,10 @@ void write_summary(const fs::path& dir, const Sweep& sweep, const std::vector<Va
       auto step = results[i].metrics.find(key.substr(0, dot));
       if (step != results[i].metrics.end()) {
         auto m = step->second.find(key.substr(dot + 1));
-        if (m != step->second.end()) value = fmt::format("{:.4f}", m->second);
+        if (m != step->second.end()) {
+          value = fmt::format("{:.4f}", m->second);
+          columns[c].push_back(m->second);
+        }
       }
       row.push_back(value);
       if (c == 0 && !value.empty()) data += fmt::format("{} \"{}\" {}\n", i, variants[i].second, value);
@@ -105,6 +110,28 @@ void write_summary(const fs::path& dir, const Sweep& sweep, const std::vector<Va
     csv += fmt::format("{}\n", fmt::join(fields, ","));
     for (auto& cell : row) cell = markdown_cell(cell);
     md += fmt::format("| {} |\n", fmt::join(row, " | "));
+  }
+  // Over seeds alone, every figure is reported as a mean with its spread.
+  if (sweep.vary.size() == 1 && sweep.vary.front().first == "seed") {
+    for (const bool spread : {false, true}) {
+      std::vector<std::string> row = {spread ? "standard deviation" : "mean"};
+      for (const auto& values : columns) {
+        if (values.size() < (spread ? 2u : 1u)) {
+          row.emplace_back();
+          continue;
+        }
+        double mean = 0, squares = 0;
+        for (double v : values) mean += v / static_cast<double>(values.size());
+        for (double v : values) squares += (v - mean) * (v - mean);
+        row.push_back(
+            fmt::format("{:.4f}", spread ? std::sqrt(squares / static_cast<double>(values.size() - 1)) : mean));
+      }
+      row.push_back(fmt::format("{} runs", columns.empty() ? 0 : columns.front().size()));
+      std::vector<std::string> fields;
+      for (const auto& f : row) fields.push_back(csv_field(f));
+      csv += fmt::format("{}\n", fmt::join(fields, ","));
+      md += fmt::format("| {} |\n", fmt::join(row, " | "));
+    }
   }
   write_file(dir / "summary.csv", csv);
   write_file(dir / "summary.md", md);

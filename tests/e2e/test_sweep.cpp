@@ -1,4 +1,7 @@
 // `runner sweep`: one pipeline, several values, one table.
+#include <cmath>
+#include <sstream>
+
 #include <catch2/catch.hpp>
 
 #include "test_support.hpp"
@@ -64,4 +67,33 @@ TEST_CASE("runner sweep: every sweep in experiments/ plans every variant", "[run
   }
   CHECK(sweeps >= 3);
   CHECK_FALSE(fs::exists(dir / "runs"));
+}
+
+TEST_CASE("runner sweep: over seeds alone, the table ends with each figure's mean and spread", "[runner][sweep]") {
+  const auto dir = test::temp_dir("e2e-sweep-seeds");
+  test::write_text(dir / "seeds.yaml", "name: seeds\npipeline: " + test::source_path("pipelines/smoke.yaml").string() +
+                                           "\nset: [steps.maps.with.iterations=60]\nvary:\n  seed: [1, 2, 3]\n"
+                                           "collect: [evaluation.mean_accuracy]\n");
+  const auto r = test::run_runner("sweep seeds.yaml", dir);
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  const auto csv = test::read_text(fs::directory_iterator(dir / "runs" / "seeds")->path() / "summary.csv");
+  INFO(csv);
+  std::vector<double> values;
+  double mean = -1, spread = -1;
+  std::istringstream lines(csv);
+  for (std::string line; std::getline(lines, line);) {
+    const auto comma = line.find(',');
+    const auto value = line.substr(comma + 1, line.find(',', comma + 1) - comma - 1);
+    if (line.rfind("mean,", 0) == 0) mean = std::stod(value);
+    else if (line.rfind("standard deviation,", 0) == 0) spread = std::stod(value);
+    else if (line.find(",ok") != std::string::npos) values.push_back(std::stod(value));
+  }
+  REQUIRE(values.size() == 3);
+  const double expected = (values[0] + values[1] + values[2]) / 3;
+  double squares = 0;
+  for (double v : values) squares += (v - expected) * (v - expected);
+  CHECK(mean == Approx(expected).margin(1e-4));
+  CHECK(spread == Approx(std::sqrt(squares / 2)).margin(1e-4));
+  CHECK_THAT(csv, Catch::EndsWith(",3 runs\n"));
 }
