@@ -15,7 +15,7 @@
 
 #include <facet/precision.hpp>
 
-#include "attribute_net.hpp"
+#include <vggface/attribute_net.hpp>
 
 namespace vggface = facet::vggface;
 

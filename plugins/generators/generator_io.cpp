@@ -11,7 +11,7 @@
 #include <facet/names.hpp>
 #include <facet/pubfig.hpp>
 
-#include "batches.hpp"
+#include <facet/row_batches.hpp>
 
 namespace facet::generators {
 
@@ -137,7 +137,7 @@ std::vector<std::int64_t> closest_rows(const torch::Tensor& signs, const std::ve
     for (auto sibling : exclusive_siblings(a, attribute_names))
       agreement -= all.select(1, sibling).gt(0).to(torch::kInt64);
   }
-  return vggface::to_rows(torch::nonzero(agreement == agreement.max()).flatten());
+  return facet::to_rows(torch::nonzero(agreement == agreement.max()).flatten());
 }
 
 torch::Tensor pick_closest(const torch::Tensor& signs, const std::vector<int>& attributes,

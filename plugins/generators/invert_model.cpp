@@ -4,7 +4,8 @@
 
 #include <facet/errors.hpp>
 
-#include "batches.hpp"
+#include <facet/row_batches.hpp>
+#include <vggface/preprocessing.hpp>
 #include "generator_io.hpp"
 
 namespace facet::generators::invert {
@@ -57,7 +58,7 @@ LayerGaussians fit(vggface::AttributeNet& net, const std::string& preprocessing,
   torch::Tensor all_sum, all_sum_sq;  // [D] over every training face
   auto face_sum = torch::zeros({3, options.size(), options.size()}, torch::kFloat64);
   std::mt19937_64 unused;  // preprocessing without augmentation draws nothing
-  const vggface::RowBatches batches(images, "images", vggface::to_rows(rows));
+  const facet::RowBatches batches(images, "images", facet::to_rows(rows));
   auto kept_rows = batches.rows();
   std::mt19937_64 rng(seed);
   std::shuffle(kept_rows.begin(), kept_rows.end(), rng);

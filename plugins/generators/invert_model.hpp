@@ -16,7 +16,7 @@
 #include <facet/artifact.hpp>
 #include <facet/context.hpp>
 
-#include "attribute_net.hpp"
+#include <vggface/attribute_net.hpp>
 
 namespace facet::generators::invert {
 

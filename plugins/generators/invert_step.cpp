@@ -4,10 +4,10 @@
 // same Gaussians; the ranks share the requests' optimisations out.
 #include <facet/plugin.hpp>
 
+#include <vggface/vgg_face.hpp>
 #include "generator_io.hpp"
 #include "invert_model.hpp"
 #include "models.hpp"
-#include "vgg_face.hpp"
 
 namespace vggface = facet::vggface;
 

@@ -1,8 +1,8 @@
 #include <torch/torch.h>
 #include <catch2/catch.hpp>
 
-#include "attribute_net.hpp"
-#include "batches.hpp"
+#include <vggface/attribute_net.hpp>
+#include <vggface/preprocessing.hpp>
 #include "facet/pubfig.hpp"
 #include "generator_io.hpp"
 #include "invert_model.hpp"

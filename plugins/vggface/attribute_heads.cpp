@@ -1,4 +1,4 @@
-#include "attribute_heads.hpp"
+#include <vggface/attribute_heads.hpp>
 
 #include <numeric>
 

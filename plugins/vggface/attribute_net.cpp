@@ -1,4 +1,4 @@
-#include "attribute_net.hpp"
+#include <vggface/attribute_net.hpp>
 
 #include "facet/module_artifact.hpp"
 

@@ -4,8 +4,8 @@
 #include <facet/plugin.hpp>
 #include <facet/precision.hpp>
 
-#include "attribute_net.hpp"
-#include "batches.hpp"
+#include <vggface/attribute_net.hpp>
+#include <vggface/preprocessing.hpp>
 
 namespace vggface = facet::vggface;
 

@@ -4,7 +4,9 @@
 
 #include <fmt/format.h>
 
-#include "attribute_heads.hpp"
+#include <facet/row_batches.hpp>
+#include <vggface/attribute_heads.hpp>
+#include <vggface/preprocessing.hpp>
 #include "facet/errors.hpp"
 #include "facet/pubfig.hpp"
 #include "generation_metrics.hpp"

@@ -11,8 +11,8 @@
 
 #include <torch/torch.h>
 
-#include "attribute_net.hpp"
-#include "batches.hpp"
+#include <vggface/attribute_net.hpp>
+#include <vggface/preprocessing.hpp>
 #include "facet/artifact.hpp"
 
 namespace facet::vggface {

@@ -4,8 +4,9 @@
 
 #include <facet/module_artifact.hpp>
 #include <facet/plugin.hpp>
+#include <facet/row_batches.hpp>
 
-#include "attribute_heads.hpp"
+#include <vggface/attribute_heads.hpp>
 #include "trainer.hpp"
 
 namespace vggface = facet::vggface;
@@ -48,7 +49,7 @@ class HeadsStep final : public facet::Step {
       throw facet::Error("heads: the features carry no labels; connect 'labels' to the extract step that made them");
     }
     const auto labels = features.get("labels").to(torch::kInt64);
-    const auto num_classes = vggface::to_rows(features.get("num_classes"));
+    const auto num_classes = facet::to_rows(features.get("num_classes"));
     const auto& head_names = features.attr_strings("head_names");
     const auto options = vggface::AttributeHeadsOptions()
                              .in_features(features.shape("features").at(1))
@@ -62,8 +63,8 @@ class HeadsStep final : public facet::Step {
       return heads->forward(raw.slice(0, rows.begin, rows.end).to(device));
     };
     const auto& split = inputs.at("split");
-    vggface::RowBatches train(features, "features", vggface::to_rows(split.get("train")));
-    vggface::RowBatches val(features, "features", vggface::to_rows(split.get("val")));
+    facet::RowBatches train(features, "features", facet::to_rows(split.get("train")));
+    facet::RowBatches val(features, "features", facet::to_rows(split.get("val")));
     std::mt19937_64 rng(ctx.seed());
     const auto train_options = vggface::TrainOptions::from(params);
     const auto history =

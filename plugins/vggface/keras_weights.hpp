@@ -16,7 +16,7 @@
 
 #include <torch/torch.h>
 
-#include "vgg_face.hpp"
+#include <vggface/vgg_face.hpp>
 
 namespace facet::vggface {
 

@@ -3,13 +3,13 @@
 #include <torch/torch.h>
 #include <catch2/catch.hpp>
 
-#include "attribute_net.hpp"
-#include "batches.hpp"
+#include <vggface/attribute_net.hpp>
+#include <vggface/preprocessing.hpp>
+#include <vggface/vgg_face.hpp>
 #include "facet/module_artifact.hpp"
 #include "keras_fixture.hpp"
 #include "keras_weights.hpp"
 #include "test_support.hpp"
-#include "vgg_face.hpp"
 
 using namespace facet;
 namespace fs = std::filesystem;

@@ -1,10 +1,11 @@
 #include <torch/torch.h>
 #include <catch2/catch.hpp>
+#include <facet/row_batches.hpp>
 
-#include "attribute_heads.hpp"
+#include <vggface/attribute_heads.hpp>
+#include <vggface/vgg_face.hpp>
 #include "test_support.hpp"
 #include "trainer.hpp"
-#include "vgg_face.hpp"
 
 using namespace facet;
 using vggface::VggFace;
@@ -151,7 +152,7 @@ TEST_CASE("vggface: heads no better than their majority class on validation beco
   data.set("features", x);
   std::vector<std::int64_t> train_rows, val_rows;
   for (std::int64_t i = 0; i < 40; ++i) (i % 2 == 0 ? train_rows : val_rows).push_back(i);
-  vggface::RowBatches train(data, "features", train_rows), val(data, "features", val_rows);
+  facet::RowBatches train(data, "features", train_rows), val(data, "features", val_rows);
   vggface::Forward forward = [&](const torch::Tensor& raw, bool, const facet::Share& rows) {
     return heads->forward(raw.slice(0, rows.begin, rows.end));
   };

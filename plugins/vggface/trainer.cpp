@@ -5,7 +5,8 @@
 
 #include <fmt/ranges.h>
 
-#include "attribute_heads.hpp"
+#include <facet/row_batches.hpp>
+#include <vggface/attribute_heads.hpp>
 #include "facet/errors.hpp"
 #include "facet/plot.hpp"
 

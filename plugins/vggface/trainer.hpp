@@ -7,8 +7,8 @@
 
 #include <torch/torch.h>
 
-#include "attribute_heads.hpp"
-#include "batches.hpp"
+#include <facet/row_batches.hpp>
+#include <vggface/attribute_heads.hpp>
 #include "facet/artifact.hpp"
 #include "facet/context.hpp"
 #include "facet/group.hpp"

@@ -1,4 +1,4 @@
-#include "vgg_face.hpp"
+#include <vggface/vgg_face.hpp>
 
 #include <cmath>
 

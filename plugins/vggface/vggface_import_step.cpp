@@ -3,8 +3,8 @@
 #include <facet/module_artifact.hpp>
 #include <facet/plugin.hpp>
 
+#include <vggface/vgg_face.hpp>
 #include "keras_weights.hpp"
-#include "vgg_face.hpp"
 
 namespace vggface = facet::vggface;
 

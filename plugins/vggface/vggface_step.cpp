@@ -4,8 +4,10 @@
 #include <facet/module_artifact.hpp>
 #include <facet/plugin.hpp>
 #include <facet/precision.hpp>
+#include <facet/row_batches.hpp>
 
-#include "attribute_net.hpp"
+#include <vggface/attribute_net.hpp>
+#include <vggface/preprocessing.hpp>
 #include "trainer.hpp"
 
 namespace vggface = facet::vggface;
@@ -72,7 +74,7 @@ class VggFaceStep final : public facet::Step {
     const Artifact& labels_in = inputs.at("labels");
     const Artifact& split = inputs.at("split");
     const auto labels = labels_in.get("labels").to(torch::kInt64);
-    const auto num_classes = vggface::to_rows(labels_in.get("num_classes"));
+    const auto num_classes = facet::to_rows(labels_in.get("num_classes"));
     const auto& head_names = labels_in.attr_strings("head_names");
     if (labels.size(0) != images.num_rows("images")) {
       throw facet::Error(
@@ -116,9 +118,9 @@ class VggFaceStep final : public facet::Step {
                       "(e.g. judge: 0.15)",
                       train_subset, train_subset));
     }
-    const auto train_rows = vggface::to_rows(split.get(train_subset));
-    const auto val_rows = vggface::to_rows(split.get("val"));
-    vggface::RowBatches train(images, "images", train_rows), val(images, "images", val_rows);
+    const auto train_rows = facet::to_rows(split.get(train_subset));
+    const auto val_rows = facet::to_rows(split.get("val"));
+    facet::RowBatches train(images, "images", train_rows), val(images, "images", val_rows);
     ctx.info("{} parameters ({} trainable), fc7 width {}, {} heads; {} train / {} val images",
              count(net->parameters(), false), count(net->parameters(), true), heads_options.in_features(),
              num_classes.size(), train.size(), val.size());

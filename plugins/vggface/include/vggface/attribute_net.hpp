@@ -5,9 +5,9 @@
 
 #include <torch/torch.h>
 
-#include "attribute_heads.hpp"
+#include <vggface/attribute_heads.hpp>
+#include <vggface/vgg_face.hpp>
 #include "facet/artifact.hpp"
-#include "vgg_face.hpp"
 
 namespace facet::vggface {
 
