@@ -11,10 +11,10 @@
 #include "facet/pubfig.hpp"
 #include "generation_metrics.hpp"
 
-namespace facet::vggface {
+namespace facet::evaluate {
 
 Judge::Judge(const facet::Artifact& model, const std::string& what, std::uint64_t seed)
-    : net_(load_attribute_net(model, what)),
+    : net_(vggface::load_attribute_net(model, what)),
       prep_{model.attr_string("preprocessing"), net_->backbone->options().input_size(), false},
       rng_(seed) {
   net_->eval();
@@ -25,10 +25,10 @@ Judge::Verdict Judge::operator()(const torch::Tensor& images) {
   const auto num_classes = net_->heads->options().num_classes();
   std::vector<torch::Tensor> features, classes;
   for (std::int64_t begin = 0; begin < images.size(0); begin += 256) {
-    const auto x = preprocess(images.slice(0, begin, std::min(images.size(0), begin + 256)), prep_, rng_);
+    const auto x = vggface::preprocess(images.slice(0, begin, std::min(images.size(0), begin + 256)), prep_, rng_);
     const auto fc7 = net_->backbone->forward(x, "fc7");
     features.push_back(fc7);
-    classes.push_back(predict_classes(net_->heads->forward(fc7), num_classes));
+    classes.push_back(vggface::predict_classes(net_->heads->forward(fc7), num_classes));
   }
   if (features.empty()) return {torch::zeros({0, 1}), torch::zeros({0, 1}, torch::kInt64)};
   return {torch::cat(features), torch::cat(classes)};
@@ -69,4 +69,4 @@ torch::Tensor resized_faces(const facet::Artifact& images, const std::vector<std
   return x.round().clamp(0, 255).to(torch::kUInt8);
 }
 
-}  // namespace facet::vggface
+}  // namespace facet::evaluate

@@ -6,7 +6,7 @@
 #include "facet/errors.hpp"
 #include "facet/pubfig.hpp"
 
-namespace facet::vggface {
+namespace facet::evaluate {
 
 namespace {
 /// Square root of a symmetric positive semi-definite matrix.
@@ -89,4 +89,4 @@ HeadClass head_class_of(int attribute, std::int64_t num_heads) {
       fmt::format("the classifier has {} heads: neither PubFig's 73 binary heads nor its 42 group heads", num_heads));
 }
 
-}  // namespace facet::vggface
+}  // namespace facet::evaluate

@@ -7,51 +7,51 @@
 #include "generation_metrics.hpp"
 #include "test_support.hpp"
 
-namespace vggface = facet::vggface;
+namespace evaluate = facet::evaluate;
 
 TEST_CASE("generation metrics: Frechet distance, pairwise distance", "[generation]") {
   torch::manual_seed(7);
   const auto a = torch::randn({40000, 3}, torch::kFloat64) * 2 + 1;
   const auto b = torch::randn({40000, 3}, torch::kFloat64) * 0.5 - 1;
   // Diagonal Gaussians: sum (mu_a - mu_b)^2 + (s_a - s_b)^2 = 3 * (4 + 2.25).
-  CHECK(vggface::frechet_distance(a, b) == Approx(18.75).epsilon(0.02));
-  CHECK(vggface::frechet_distance(a, a) == Approx(0.0).margin(1e-6));
-  CHECK(vggface::frechet_distance(a, a + 3) == Approx(27.0).epsilon(1e-6));
+  CHECK(evaluate::frechet_distance(a, b) == Approx(18.75).epsilon(0.02));
+  CHECK(evaluate::frechet_distance(a, a) == Approx(0.0).margin(1e-6));
+  CHECK(evaluate::frechet_distance(a, a + 3) == Approx(27.0).epsilon(1e-6));
   // A single repeated point: no spread, only the mean and a's own variance.
-  CHECK(vggface::frechet_distance(a, torch::ones({10, 3}, torch::kFloat64)) == Approx(3 * 4.0).epsilon(0.02));
-  CHECK(vggface::mean_pairwise_distance(torch::tensor({{0.0, 0.0}, {3.0, 4.0}})) == Approx(5.0));
-  CHECK(vggface::mean_pairwise_distance(torch::tensor({{0.0, 0.0}, {3.0, 4.0}, {0.0, 0.0}})) == Approx(10.0 / 3.0));
+  CHECK(evaluate::frechet_distance(a, torch::ones({10, 3}, torch::kFloat64)) == Approx(3 * 4.0).epsilon(0.02));
+  CHECK(evaluate::mean_pairwise_distance(torch::tensor({{0.0, 0.0}, {3.0, 4.0}})) == Approx(5.0));
+  CHECK(evaluate::mean_pairwise_distance(torch::tensor({{0.0, 0.0}, {3.0, 4.0}, {0.0, 0.0}})) == Approx(10.0 / 3.0));
 }
 
 TEST_CASE("kernel distance: the unbiased MMD estimator, exact on a small case, no bias where the Frechet distance has",
           "[generation]") {
   // D = 1, k(p, q) = (pq + 1)^3: within {1, 2}: k(1, 2) = 27; within {0, 0}: 1;
   // across: 1. MMD^2 = 27 + 1 - 2 * 1 = 26, whichever subsets are drawn.
-  const auto kid = vggface::kernel_distance(torch::tensor({{1.0}, {2.0}}), torch::tensor({{0.0}, {0.0}}), 3, 5);
+  const auto kid = evaluate::kernel_distance(torch::tensor({{1.0}, {2.0}}), torch::tensor({{0.0}, {0.0}}), 3, 5);
   CHECK(kid.mean == Approx(26.0));
   CHECK(kid.spread == Approx(0.0).margin(1e-12));
   CHECK(kid.subset_size == 2);
-  CHECK_THROWS_WITH(vggface::kernel_distance(torch::ones({1, 4}), torch::ones({5, 4}), 1),
+  CHECK_THROWS_WITH(evaluate::kernel_distance(torch::ones({1, 4}), torch::ones({5, 4}), 1),
                     Catch::Contains("at least 2"));
   // Two samples of one 64-wide Gaussian, 50 rows each: the Frechet distance
   // is far from 0 (its covariance is rank-deficient at this size); KID's
   // expectation is 0, so its mean over subsets lies within a few spreads of it.
   torch::manual_seed(3);
   const auto x = torch::randn({50, 64}, torch::kFloat64), y = torch::randn({50, 64}, torch::kFloat64);
-  CHECK(vggface::frechet_distance(x, y) > 20.0);
-  const auto same = vggface::kernel_distance(x, y, 1, 200, 25);
+  CHECK(evaluate::frechet_distance(x, y) > 20.0);
+  const auto same = evaluate::kernel_distance(x, y, 1, 200, 25);
   CHECK(std::fabs(same.mean) < same.spread);
-  const auto shifted = vggface::kernel_distance(x, y + 1.0, 1, 200, 25);
+  const auto shifted = evaluate::kernel_distance(x, y + 1.0, 1, 200, 25);
   CHECK(shifted.mean > 5 * shifted.spread);
 }
 
 TEST_CASE("where the classifier reports an attribute", "[generation]") {
   const int glasses = facet::pubfig::index_of("Eyeglasses");
-  CHECK(vggface::head_class_of(glasses, 73).head == glasses);
-  CHECK(vggface::head_class_of(glasses, 73).cls == 1);
-  CHECK(vggface::head_class_of(glasses, 42).head == 5);  // No Eyewear, Eyeglasses, Sunglasses
-  CHECK(vggface::head_class_of(glasses, 42).cls == 2);
-  CHECK_THROWS_WITH(vggface::head_class_of(glasses, 10), Catch::Contains("10 heads"));
+  CHECK(evaluate::head_class_of(glasses, 73).head == glasses);
+  CHECK(evaluate::head_class_of(glasses, 73).cls == 1);
+  CHECK(evaluate::head_class_of(glasses, 42).head == 5);  // No Eyewear, Eyeglasses, Sunglasses
+  CHECK(evaluate::head_class_of(glasses, 42).cls == 2);
+  CHECK_THROWS_WITH(evaluate::head_class_of(glasses, 10), Catch::Contains("10 heads"));
 }
 
 TEST_CASE("evaluate_generation: real faces with an attribute, given as generated ones, score the ceiling",
@@ -64,7 +64,7 @@ TEST_CASE("evaluate_generation: real faces with an attribute, given as generated
   // A classifier that sees eyewear: among all 42 heads a network this small
   // stays at every majority class for many epochs, so the others are masked.
   const auto glasses = facet::pubfig::index_of("Eyeglasses");
-  const auto eyewear = vggface::head_class_of(glasses, 42);
+  const auto eyewear = evaluate::head_class_of(glasses, 42);
   auto eyewear_labels = labels.get("labels").clone();
   eyewear_labels.index_put_({torch::indexing::Slice(), torch::arange(eyewear_labels.size(1)) != eyewear.head}, -1);
   labels.set("labels", eyewear_labels);

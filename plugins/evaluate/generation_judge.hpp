@@ -15,7 +15,7 @@
 #include <vggface/preprocessing.hpp>
 #include "facet/artifact.hpp"
 
-namespace facet::vggface {
+namespace facet::evaluate {
 
 /// A trained attribute classifier (a vggface model) used as a judge.
 class Judge {
@@ -34,8 +34,8 @@ class Judge {
   torch::Tensor finds(const torch::Tensor& classes, const std::string& name) const;
 
  private:
-  AttributeNet net_;
-  Preprocessing prep_;
+  vggface::AttributeNet net_;
+  vggface::Preprocessing prep_;
   std::mt19937_64 rng_;
 };
 
@@ -46,4 +46,4 @@ std::vector<std::int64_t> evenly_spaced(const std::vector<std::int64_t>& rows, s
 /// Images of `rows` resized to `size` (area interpolation), uint8.
 torch::Tensor resized_faces(const facet::Artifact& images, const std::vector<std::int64_t>& rows, std::int64_t size);
 
-}  // namespace facet::vggface
+}  // namespace facet::evaluate

@@ -6,7 +6,7 @@
 
 #include <torch/torch.h>
 
-namespace facet::vggface {
+namespace facet::evaluate {
 
 /// Frechet distance between Gaussians fitted to feature rows a [N, D] and
 /// b [M, D]: |mu_a - mu_b|^2 + tr(S_a + S_b - 2 (S_a^1/2 S_b S_a^1/2)^1/2),
@@ -39,4 +39,4 @@ struct HeadClass {
 };
 HeadClass head_class_of(int attribute, std::int64_t num_heads);
 
-}  // namespace facet::vggface
+}  // namespace facet::evaluate

@@ -23,7 +23,7 @@
 #include "generation_judge.hpp"
 #include "generation_metrics.hpp"
 
-namespace vggface = facet::vggface;
+namespace evaluate = facet::evaluate;
 
 namespace {
 
@@ -73,9 +73,9 @@ struct Verdict {
 struct Distances {
   std::string space;
   std::int64_t generated = 0, real = 0;
-  vggface::Kid kid, kid_real;
+  evaluate::Kid kid, kid_real;
   double frechet = 0, frechet_real = 0, frechet_mean_face = 0, frechet_noise = 0, diversity = 0;
-  std::vector<std::optional<vggface::Kid>> per_request;
+  std::vector<std::optional<evaluate::Kid>> per_request;
   std::vector<std::int64_t> per_request_real;
 };
 
@@ -105,13 +105,13 @@ class EvaluateGenerationStep final : public facet::Step {
     const auto samples = read_samples(inputs.at("samples"));
     const auto* split = inputs.count("split") != 0 ? &inputs.at("split") : nullptr;
     const auto real_rows =
-        vggface::subset_rows(split, params.get_string("subset"), inputs.at("images").num_rows("images"));
+        evaluate::subset_rows(split, params.get_string("subset"), inputs.at("images").num_rows("images"));
     if (real_rows.size() < 4) {
       throw facet::Error(fmt::format("the {} subset has {} real faces; at least 4 are needed",
                                      params.get_string("subset"), real_rows.size()));
     }
     std::vector<Verdict> verdicts;
-    std::vector<vggface::Judge> judges;
+    std::vector<evaluate::Judge> judges;
     judges.reserve(2);
     for (const std::string port : {"classifier", "judge"}) {
       if (inputs.count(port) == 0) continue;
@@ -160,7 +160,7 @@ class EvaluateGenerationStep final : public facet::Step {
   }
 
   /// (a) Does the judge find what was asked for, per attribute and per request?
-  static Verdict judge_requests(vggface::Judge& judge, const Samples& s, const std::string& title,
+  static Verdict judge_requests(evaluate::Judge& judge, const Samples& s, const std::string& title,
                                 const std::string& prefix) {
     Verdict v;
     v.title = title;
@@ -195,7 +195,7 @@ class EvaluateGenerationStep final : public facet::Step {
   /// The ceiling: real faces of the subset that have the attribute, seen at
   /// the generated size, judged the same way (a generator cannot be found
   /// to draw what the judge misses in real faces of that size).
-  static void measure_ceilings(vggface::Judge& judge, const Samples& s, const Artifacts& inputs,
+  static void measure_ceilings(evaluate::Judge& judge, const Samples& s, const Artifacts& inputs,
                                const std::vector<std::int64_t>& real_rows, Verdict& v) {
     const auto scores = inputs.at("attributes").get("scores").to(torch::kFloat32).contiguous();
     const auto score = scores.accessor<float, 2>();
@@ -207,7 +207,7 @@ class EvaluateGenerationStep final : public facet::Step {
       }
       if (with.empty()) continue;
       const auto faces =
-          vggface::resized_faces(inputs.at("images"), vggface::evenly_spaced(with, kCeilingFaces), s.size());
+          evaluate::resized_faces(inputs.at("images"), evaluate::evenly_spaced(with, kCeilingFaces), s.size());
       v.ceiling[a] = judge.finds(judge(faces).classes, s.names[a]).to(torch::kFloat64).mean().item<double>();
     }
   }
@@ -263,19 +263,19 @@ class EvaluateGenerationStep final : public facet::Step {
 
   /// (b) Real faces against generated ones in the judge's fc7 space, and
   /// (c) the diversity of the faces drawn for one request.
-  static Distances measure_distances(vggface::Judge& judge, const Verdict& v, const Samples& s, const Artifacts& inputs,
-                                     const std::vector<std::int64_t>& real_rows, std::int64_t real_count,
-                                     facet::Context& ctx) {
+  static Distances measure_distances(evaluate::Judge& judge, const Verdict& v, const Samples& s,
+                                     const Artifacts& inputs, const std::vector<std::int64_t>& real_rows,
+                                     std::int64_t real_count, facet::Context& ctx) {
     Distances d;
     d.space = v.title;
     const auto& images = inputs.at("images");
     const auto& gen = v.generated_fc7;
-    const auto real = vggface::resized_faces(images, vggface::evenly_spaced(real_rows, real_count), s.size());
+    const auto real = evaluate::resized_faces(images, evaluate::evenly_spaced(real_rows, real_count), s.size());
     const auto real_fc7 = judge(real).fc7;
     d.generated = gen.size(0);
     d.real = real_fc7.size(0);
-    d.kid = vggface::kernel_distance(gen, real_fc7, ctx.seed());
-    d.frechet = vggface::frechet_distance(real_fc7, gen);
+    d.kid = evaluate::kernel_distance(gen, real_fc7, ctx.seed());
+    d.frechet = evaluate::frechet_distance(real_fc7, gen);
     // Real faces against the other real faces, as many as were generated
     // (at most half): what both estimators give when nothing differs.
     const auto held = std::min(d.generated, d.real / 2);
@@ -284,14 +284,14 @@ class EvaluateGenerationStep final : public facet::Step {
     const auto one = real_fc7.index_select(0, order.slice(0, 0, held));
     const auto rest = real_fc7.index_select(0, order.slice(0, held));
     // Subsets of half of them: whole sets would give every subset the same value and no spread.
-    d.kid_real = vggface::kernel_distance(one, rest, ctx.seed(), 100, std::max<std::int64_t>(2, held / 2));
-    d.frechet_real = vggface::frechet_distance(rest, one);
+    d.kid_real = evaluate::kernel_distance(one, rest, ctx.seed(), 100, std::max<std::int64_t>(2, held / 2));
+    d.frechet_real = evaluate::frechet_distance(rest, one);
     torch::manual_seed(ctx.seed() & 0x7fffffffffffffffULL);  // the noise baseline: same pipeline, same numbers
     const auto mean_face =
         real.to(torch::kFloat32).mean(0, true).round().to(torch::kUInt8).repeat({d.generated, 1, 1, 1});
-    d.frechet_mean_face = vggface::frechet_distance(real_fc7, judge(mean_face).fc7);
+    d.frechet_mean_face = evaluate::frechet_distance(real_fc7, judge(mean_face).fc7);
     d.frechet_noise =
-        vggface::frechet_distance(real_fc7, judge(torch::randint(0, 256, s.images.sizes(), torch::kUInt8)).fc7);
+        evaluate::frechet_distance(real_fc7, judge(torch::randint(0, 256, s.images.sizes(), torch::kUInt8)).fc7);
 
     // Per request: the real faces of the subset that have every requested attribute.
     const bool have_scores = inputs.count("attributes") != 0;
@@ -300,7 +300,7 @@ class EvaluateGenerationStep final : public facet::Step {
     const auto score = scores.accessor<float, 2>();
     for (size_t r = 0; r < s.wanted.size(); ++r) {
       const auto mine = gen.index({s.request == static_cast<std::int64_t>(r)});
-      d.diversity += vggface::mean_pairwise_distance(mine);
+      d.diversity += evaluate::mean_pairwise_distance(mine);
       std::vector<std::int64_t> with;
       for (auto row : real_rows) {
         bool all = have_scores;
@@ -313,8 +313,8 @@ class EvaluateGenerationStep final : public facet::Step {
         continue;
       }
       const auto theirs =
-          judge(vggface::resized_faces(images, vggface::evenly_spaced(with, kPerRequestReal), s.size())).fc7;
-      d.per_request.emplace_back(vggface::kernel_distance(mine, theirs, ctx.seed() + 2 + r));
+          judge(evaluate::resized_faces(images, evaluate::evenly_spaced(with, kPerRequestReal), s.size())).fc7;
+      d.per_request.emplace_back(evaluate::kernel_distance(mine, theirs, ctx.seed() + 2 + r));
     }
     d.diversity /= static_cast<double>(std::max<size_t>(1, s.wanted.size()));
     return d;
