@@ -19,7 +19,7 @@
 #include "image_files.hpp"
 
 namespace fs = std::filesystem;
-namespace faces = facet::faces;
+namespace datasets = facet::datasets;
 
 namespace {
 
@@ -48,12 +48,12 @@ int make(const fs::path& dir, int count) {
     const std::string bytes(jpeg.begin(), jpeg.end());
     const auto person = person_name(i % kPeople);
     const auto imagenum = i / kPeople + 1;
-    facet::write_file(faces::image_path(dir / "images", person, imagenum, "jpg"), bytes);
+    facet::write_file(datasets::image_path(dir / "images", person, imagenum, "jpg"), bytes);
     const int s = side(rng);
     const int x0 = std::uniform_int_distribution<int>(-20, 360 - s + 20)(rng);
     const int y0 = std::uniform_int_distribution<int>(-20, 440 - s + 20)(rng);
     urls << fmt::format("{}\t{}\thttp://example.invalid/{}.jpg\t{},{},{},{}\t{}\n", person, imagenum, i, x0, y0, x0 + s,
-                        y0 + s, faces::md5_hex(bytes));
+                        y0 + s, datasets::md5_hex(bytes));
     attributes << person << '\t' << imagenum;
     for (int a = 0; a < facet::pubfig::kNumAttributes; ++a) attributes << fmt::format("\t{:.3f}", score(rng));
     attributes << '\n';
@@ -73,7 +73,7 @@ int decode(const fs::path& dir) {
   std::atomic<std::int64_t> pixels{0};
   at::parallel_for(0, static_cast<std::int64_t>(files.size()), 1, [&](std::int64_t lo, std::int64_t hi) {
     for (std::int64_t i = lo; i < hi; ++i) {
-      const auto bytes = faces::read_bytes(files[static_cast<size_t>(i)]);
+      const auto bytes = datasets::read_bytes(files[static_cast<size_t>(i)]);
       const cv::Mat raw(1, static_cast<int>(bytes.size()), CV_8UC1, const_cast<char*>(bytes.data()));
       pixels += cv::imdecode(raw, cv::IMREAD_COLOR).total();
     }

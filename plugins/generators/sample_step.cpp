@@ -18,7 +18,7 @@ class SampleStep final : public facet::Step {
     return {
         "sample",
         "1.4",
-        "Faces for attribute requests from a generator's model (draw, gan or invert), written or held out",
+        "Faces for attribute requests from a generator's model (draw, gan, invert or nearest), written or held out",
         "sampler",
         {gen::requests_spec(), gen::per_request_spec(),
          facet::ParamSpec::integer("held_out", 0,
@@ -41,7 +41,7 @@ class SampleStep final : public facet::Step {
     const auto& model = inputs.at("model");
     if (!model.has_attr("architecture") || !model.has_attr("condition")) {
       throw facet::Error(
-          "the 'model' input is not a generator's model (connect the model output of draw, gan or invert)");
+          "the 'model' input is not a generator's model (connect the model output of draw, gan, invert or nearest)");
     }
     const auto names = model.attr_strings("attribute_names");
     auto texts = params.get_string_list("requests");

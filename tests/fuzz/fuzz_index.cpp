@@ -6,7 +6,7 @@
 #include "fuzz_input.hpp"
 #include "index_files.hpp"
 
-namespace faces = facet::faces;
+namespace datasets = facet::datasets;
 
 namespace {
 template <typename Read>
@@ -20,17 +20,17 @@ void attempt(Read read) {
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, size_t size) {
   const auto file = facet::fuzz::input_file(data, size, ".txt");
-  attempt([&] { faces::read_urls(file); });
+  attempt([&] { datasets::read_urls(file); });
   attempt([&] {
-    const auto table = faces::read_attribute_scores(file);
-    const faces::PubFigColumns columns(table, file);
+    const auto table = datasets::read_attribute_scores(file);
+    const datasets::PubFigColumns columns(table, file);
     for (size_t row = 0; row < table.keys.size(); ++row) (void)columns.scores(row);
   });
-  attempt([&] { faces::read_people(file); });
-  attempt([&] { faces::read_image_labels(file); });
-  attempt([&] { faces::read_celeba_attributes(file); });
-  attempt([&] { faces::read_celeba_partition(file); });
-  attempt([&] { faces::read_celeba_boxes(file); });
-  attempt([&] { faces::read_celeba_identities(file); });
+  attempt([&] { datasets::read_people(file); });
+  attempt([&] { datasets::read_image_labels(file); });
+  attempt([&] { datasets::read_celeba_attributes(file); });
+  attempt([&] { datasets::read_celeba_partition(file); });
+  attempt([&] { datasets::read_celeba_boxes(file); });
+  attempt([&] { datasets::read_celeba_identities(file); });
   return 0;
 }

@@ -15,7 +15,7 @@
 
 #include "index_files.hpp"
 
-namespace facet::faces {
+namespace facet::datasets {
 
 struct CropItem {
   std::filesystem::path file;  ///< empty: the image is not on disk
@@ -36,4 +36,4 @@ struct CropResult {
 /// rows, finished early when some are dropped).
 CropResult store_crops(const std::vector<CropItem>& items, const CropOptions& options, RowWriter& out, Context& ctx);
 
-}  // namespace facet::faces
+}  // namespace facet::datasets

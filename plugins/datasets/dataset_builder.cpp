@@ -4,7 +4,7 @@
 
 #include <torch/torch.h>
 
-namespace facet::faces {
+namespace facet::datasets {
 
 Artifacts build_dataset(const std::vector<DatasetRow>& rows, const std::vector<std::string>& attribute_names,
                         const CropOptions& options, IndexAccount account, Context& ctx) {
@@ -61,4 +61,4 @@ Artifacts build_dataset(const std::vector<DatasetRow>& rows, const std::vector<s
   return {{"images", images}, {"attributes", attributes}};
 }
 
-}  // namespace facet::faces
+}  // namespace facet::datasets

@@ -14,7 +14,7 @@
 #include "crop_store.hpp"
 #include "dataset_report.hpp"
 
-namespace facet::faces {
+namespace facet::datasets {
 
 struct DatasetRow {
   CropItem crop;
@@ -29,4 +29,4 @@ struct DatasetRow {
 Artifacts build_dataset(const std::vector<DatasetRow>& rows, const std::vector<std::string>& attribute_names,
                         const CropOptions& options, IndexAccount account, Context& ctx);
 
-}  // namespace facet::faces
+}  // namespace facet::datasets

@@ -13,7 +13,7 @@
 
 #include "image_files.hpp"
 
-namespace facet::faces {
+namespace facet::datasets {
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
@@ -296,4 +296,4 @@ std::vector<DownloadOutcome> download_all(const std::vector<DownloadJob>& jobs, 
   return Downloader(jobs, options).run(done, cancelled);
 }
 
-}  // namespace facet::faces
+}  // namespace facet::datasets

@@ -13,7 +13,7 @@
 
 #include "image_files.hpp"
 
-namespace facet::faces {
+namespace facet::datasets {
 namespace fs = std::filesystem;
 
 namespace {
@@ -310,4 +310,4 @@ std::map<std::string, std::string> read_celeba_identities(const fs::path& path) 
   return identity;
 }
 
-}  // namespace facet::faces
+}  // namespace facet::datasets

@@ -18,7 +18,7 @@ namespace {
 using facet::Artifact;
 using facet::Artifacts;
 using facet::ParamSpec;
-namespace faces = facet::faces;
+namespace datasets = facet::datasets;
 namespace fs = std::filesystem;
 
 class PubFigStep final : public facet::Step {
@@ -57,20 +57,20 @@ class PubFigStep final : public facet::Step {
 
     // Index rows of the chosen sets, and who is in dev.
     std::set<std::string> dev_people;
-    const auto rows = faces::read_pubfig_sets(root, params.get_string("sets"), &dev_people);
+    const auto rows = datasets::read_pubfig_sets(root, params.get_string("sets"), &dev_people);
     const fs::path attribute_path = root / params.get_string("attribute_file");
-    const auto table = faces::read_attribute_scores(attribute_path);
-    const faces::PubFigColumns columns(table, attribute_path);
-    std::map<faces::ImageKey, size_t> score_row;
+    const auto table = datasets::read_attribute_scores(attribute_path);
+    const datasets::PubFigColumns columns(table, attribute_path);
+    std::map<datasets::ImageKey, size_t> score_row;
     for (size_t i = 0; i < table.keys.size(); ++i) score_row.emplace(table.keys[i], i);
 
     std::set<std::string> downloaded_ok;  // "person\timagenum" when a manifest is connected
     const bool use_manifest = inputs.count("manifest") != 0;
-    if (use_manifest) downloaded_ok = faces::intact_downloads(inputs.at("manifest"));
+    if (use_manifest) downloaded_ok = datasets::intact_downloads(inputs.at("manifest"));
 
     // Join: which rows have scores, a valid box and an intact download.
-    faces::DropCounter dropped;
-    std::vector<faces::DatasetRow> joined;
+    datasets::DropCounter dropped;
+    std::vector<datasets::DatasetRow> joined;
     const auto val_people = pick_val_people(dev_people, params.get_int("val_people"), ctx.seed());
     for (const auto& r : rows) {
       const auto it = score_row.find({r.person, r.imagenum});
@@ -81,8 +81,8 @@ class PubFigStep final : public facet::Step {
       } else if (use_manifest && downloaded_ok.count(fmt::format("{}\t{}", r.person, r.imagenum)) == 0) {
         dropped.add("not fetched intact (see the download manifest)");
       } else {
-        faces::DatasetRow row;
-        row.crop = {faces::find_image(images_dir, r.person, r.imagenum), r.rect};
+        datasets::DatasetRow row;
+        row.crop = {datasets::find_image(images_dir, r.person, r.imagenum), r.rect};
         row.person = r.person;
         row.image_id = r.imagenum;
         row.subset = dev_people.count(r.person) == 0 ? 2 : val_people.count(r.person) != 0 ? 1 : 0;
@@ -92,13 +92,13 @@ class PubFigStep final : public facet::Step {
     }
     ctx.info("{} index rows, {} with scores, a valid box{}", rows.size(), joined.size(),
              use_manifest ? " and an intact download" : "");
-    const faces::CropOptions options{static_cast<int>(params.get_int("size")), params.get_float("margin")};
+    const datasets::CropOptions options{static_cast<int>(params.get_int("size")), params.get_float("margin")};
     const std::vector<std::string> names(facet::pubfig::kAttributeNames.begin(), facet::pubfig::kAttributeNames.end());
     const std::string index = fmt::format("{} ({} of {})", attribute_path.string(),
                                           params.get_string("sets") == "both" ? "dev_urls.txt and eval_urls.txt"
                                                                               : params.get_string("sets") + "_urls.txt",
                                           root.string());
-    return faces::build_dataset(joined, names, options, {"pubfig", index, rows.size(), dropped}, ctx);
+    return datasets::build_dataset(joined, names, options, {"pubfig", index, rows.size(), dropped}, ctx);
   }
 
  private:

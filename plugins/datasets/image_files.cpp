@@ -11,7 +11,7 @@
 
 #include <facet/errors.hpp>
 
-namespace facet::faces {
+namespace facet::datasets {
 namespace fs = std::filesystem;
 
 namespace {
@@ -117,4 +117,4 @@ std::string decode_image(std::string_view bytes, cv::Mat& image) {
   return image.empty() ? "undecodable" : "";
 }
 
-}  // namespace facet::faces
+}  // namespace facet::datasets

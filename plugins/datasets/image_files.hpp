@@ -12,7 +12,7 @@
 
 #include "index_files.hpp"
 
-namespace facet::faces {
+namespace facet::datasets {
 
 /// "jpg", "png", "gif", "bmp" or "webp" by the leading bytes; empty when the
 /// bytes are not an image (an HTML error page, say).
@@ -51,4 +51,4 @@ cv::Mat crop_face(const cv::Mat& image, const Rect& region, int size);
 /// Why an image could not be used, or empty when it decoded.
 std::string decode_image(std::string_view bytes, cv::Mat& image);
 
-}  // namespace facet::faces
+}  // namespace facet::datasets

@@ -7,7 +7,7 @@
 
 #include "image_files.hpp"
 
-namespace facet::faces {
+namespace facet::datasets {
 
 namespace {
 constexpr std::int64_t kBlock = 128;  // images decoded together (bounded memory, parallel decode)
@@ -76,4 +76,4 @@ CropResult store_crops(const std::vector<CropItem>& items, const CropOptions& op
   return result;
 }
 
-}  // namespace facet::faces
+}  // namespace facet::datasets

@@ -8,7 +8,7 @@
 
 #include "downloader.hpp"
 
-namespace facet::faces {
+namespace facet::datasets {
 
 void report_drops(Context& ctx, const IndexAccount& account, size_t kept) {
   if (account.rows == 0) throw Error(fmt::format("{}: no index rows; is it the right file?", account.index));
@@ -47,4 +47,4 @@ std::set<std::string> intact_downloads(const Artifact& manifest) {
   return ok;
 }
 
-}  // namespace facet::faces
+}  // namespace facet::datasets

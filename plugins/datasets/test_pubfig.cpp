@@ -13,7 +13,7 @@
 #include "test_support.hpp"
 
 using namespace facet;
-namespace faces = facet::faces;
+namespace datasets = facet::datasets;
 namespace fs = std::filesystem;
 
 namespace {
@@ -76,7 +76,7 @@ struct PubFigFixture {
       const std::string file = fmt::format("{}.jpg", i);
       const std::string bytes(jpeg.begin(), jpeg.end());
       test::write_text(served / file, bytes);
-      std::string md5 = faces::md5_hex(bytes);
+      std::string md5 = datasets::md5_hex(bytes);
       if (route.back() == "changed") md5 = std::string(32, '0');
       const std::string r = route.back();
       const std::string url = base + "/" + (r == "changed" || r == "badrect" ? "files" : r) + "/" + file;
@@ -112,7 +112,7 @@ struct PubFigFixture {
 }  // namespace
 
 TEST_CASE("pubfig: the real dev_urls.txt parses to 16,336 rows of 60 people", "[pubfig]") {
-  const auto rows = faces::read_urls(test::pubfig_index_dir() / "dev_urls.txt");
+  const auto rows = datasets::read_urls(test::pubfig_index_dir() / "dev_urls.txt");
   REQUIRE(rows.size() == 16336);
   std::set<std::string> people;
   std::int64_t valid = 0, invalid = 0, outside = 0;
@@ -130,9 +130,9 @@ TEST_CASE("pubfig: the real dev_urls.txt parses to 16,336 rows of 60 people", "[
   CHECK(rows[0].rect.x0 == 183);
   CHECK(rows[0].rect.y1 == 174);
   CHECK(rows[0].md5 == "f533da9fbd1c770428c8961f3fa48950");
-  CHECK(faces::read_people(test::pubfig_index_dir() / "dev_people.txt").size() == 60);
-  CHECK(faces::read_people(test::pubfig_index_dir() / "eval_people.txt").size() == 140);
-  const auto labels = faces::read_image_labels(test::pubfig_index_dir() / "pubfig_labels.txt");
+  CHECK(datasets::read_people(test::pubfig_index_dir() / "dev_people.txt").size() == 60);
+  CHECK(datasets::read_people(test::pubfig_index_dir() / "eval_people.txt").size() == 140);
+  const auto labels = datasets::read_image_labels(test::pubfig_index_dir() / "pubfig_labels.txt");
   CHECK(labels.size() == 42461);
   CHECK(labels.at({"Aaron Eckhart", 2}).expression == "neutral");
 }
@@ -142,39 +142,40 @@ TEST_CASE("pubfig: attribute files, names such as 5 o' Clock Shadow, and located
   test::write_text(dir / "attrs.txt",
                    "# PubFig Dataset v1.2 - pubfig_attributes.txt\n#\tperson\timagenum\tMale\t5 o' Clock Shadow\n"
                    "Aaron Eckhart\t1\t1.56\t-0.25\nAaron Eckhart\t4\t-2\t0.5e1\n");
-  const auto t = faces::read_attribute_scores(dir / "attrs.txt");
+  const auto t = datasets::read_attribute_scores(dir / "attrs.txt");
   CHECK(t.names == std::vector<std::string>{"Male", "5 o' Clock Shadow"});
-  CHECK(t.keys[1] == faces::ImageKey{"Aaron Eckhart", 4});
+  CHECK(t.keys[1] == datasets::ImageKey{"Aaron Eckhart", 4});
   CHECK(t.scores == std::vector<float>{1.56f, -0.25f, -2.0f, 5.0f});
   test::write_text(dir / "bad.txt", "#\tperson\timagenum\tMale\nAaron Eckhart\t1\n");
-  CHECK_THROWS_WITH(faces::read_attribute_scores(dir / "bad.txt"),
+  CHECK_THROWS_WITH(datasets::read_attribute_scores(dir / "bad.txt"),
                     Catch::Contains("bad.txt:2: expected 3 tab-separated fields"));
   test::write_text(dir / "urls.txt", "#\tperson\timagenum\turl\trect\tmd5sum\nA\tx\tu\t1,2,3,4\tab\n");
-  CHECK_THROWS_WITH(faces::read_urls(dir / "urls.txt"), Catch::Contains("urls.txt:2: imagenum 'x' is not an integer"));
-  CHECK_THROWS_WITH(faces::read_urls(dir / "none.txt"), Catch::Contains("none.txt: cannot open"));
+  CHECK_THROWS_WITH(datasets::read_urls(dir / "urls.txt"),
+                    Catch::Contains("urls.txt:2: imagenum 'x' is not an integer"));
+  CHECK_THROWS_WITH(datasets::read_urls(dir / "none.txt"), Catch::Contains("none.txt: cannot open"));
 }
 
 TEST_CASE("celeba and lfw: attribute, partition and box files", "[pubfig]") {
   const auto dir = test::temp_dir("celeba-parse");
   test::write_text(dir / "list_attr_celeba.txt", "2\n5_o_Clock_Shadow Smiling\n000001.jpg -1  1\n000002.jpg  1 -1\n");
-  const auto t = faces::read_celeba_attributes(dir / "list_attr_celeba.txt");
+  const auto t = datasets::read_celeba_attributes(dir / "list_attr_celeba.txt");
   CHECK(t.names == std::vector<std::string>{"5_o_Clock_Shadow", "Smiling"});
   CHECK(t.files == std::vector<std::string>{"000001.jpg", "000002.jpg"});
   CHECK(t.scores == std::vector<float>{-1, 1, 1, -1});
   test::write_text(dir / "short.txt", "3\nA B\n000001.jpg -1 1\n");
-  CHECK_THROWS_WITH(faces::read_celeba_attributes(dir / "short.txt"),
+  CHECK_THROWS_WITH(datasets::read_celeba_attributes(dir / "short.txt"),
                     Catch::Contains("declares 3 images, the file holds 1"));
   test::write_text(dir / "part.txt", "000001.jpg 0\n000002.jpg 2\n");
-  CHECK(faces::read_celeba_partition(dir / "part.txt").at("000002.jpg") == 2);
+  CHECK(datasets::read_celeba_partition(dir / "part.txt").at("000002.jpg") == 2);
   test::write_text(dir / "bbox.txt", "1\nimage_id x_1 y_1 width height\n000001.jpg    95  71 226 313\n");
-  const auto box = faces::read_celeba_boxes(dir / "bbox.txt").at("000001.jpg");
+  const auto box = datasets::read_celeba_boxes(dir / "bbox.txt").at("000001.jpg");
   CHECK(box.x1 == 95 + 226);
   CHECK(box.y1 == 71 + 313);
   // LFW's lfw_attributes.txt has PubFig's format.
   test::write_text(dir / "lfw_attributes.txt",
                    "# LFW attributes file version 1.1\n#\tperson\timagenum\tMale\tAsian\n"
                    "Aaron Eckhart\t1\t1.568346\t-1.888680\n");
-  CHECK(faces::read_attribute_scores(dir / "lfw_attributes.txt").scores.size() == 2);
+  CHECK(datasets::read_attribute_scores(dir / "lfw_attributes.txt").scores.size() == 2);
 }
 
 TEST_CASE("images: format sniffing, truncation and crops outside the image", "[pubfig]") {
@@ -182,18 +183,18 @@ TEST_CASE("images: format sniffing, truncation and crops outside the image", "[p
   std::vector<uchar> jpeg;
   cv::imencode(".jpg", img, jpeg);
   const std::string bytes(jpeg.begin(), jpeg.end());
-  CHECK(faces::sniff_image_format(bytes) == "jpg");
-  CHECK(faces::sniff_image_format("<html><body>404</body></html>").empty());
+  CHECK(datasets::sniff_image_format(bytes) == "jpg");
+  CHECK(datasets::sniff_image_format("<html><body>404</body></html>").empty());
   cv::Mat decoded;
-  CHECK(faces::decode_image(bytes, decoded).empty());
-  CHECK(faces::decode_image(bytes.substr(0, bytes.size() / 2), decoded) == "truncated");
-  CHECK(faces::decode_image("<!DOCTYPE html>", decoded) == "not an image");
+  CHECK(datasets::decode_image(bytes, decoded).empty());
+  CHECK(datasets::decode_image(bytes.substr(0, bytes.size() / 2), decoded) == "truncated");
+  CHECK(datasets::decode_image("<!DOCTYPE html>", decoded) == "not an image");
   // A box reaching past the left edge: the outside part is black padding.
-  const auto crop = faces::crop_face(img, {-20, 0, 20, 40}, 40);
+  const auto crop = datasets::crop_face(img, {-20, 0, 20, 40}, 40);
   CHECK(crop.at<cv::Vec3b>(20, 5) == cv::Vec3b(0, 0, 0));
   CHECK(crop.at<cv::Vec3b>(20, 35)[0] > 240);  // RGB: red first
-  CHECK(faces::crop_region({10, 10, 30, 50}, 0.25).width() == 60);
-  CHECK(faces::md5_hex("") == "d41d8cd98f00b204e9800998ecf8427e");
+  CHECK(datasets::crop_region({10, 10, 30, 50}, 0.25).width() == 60);
+  CHECK(datasets::md5_hex("") == "d41d8cd98f00b204e9800998ecf8427e");
 }
 
 TEST_CASE("pubfig_download: every case against a local server, and a second run fetches nothing", "[pubfig]") {
@@ -218,10 +219,10 @@ TEST_CASE("pubfig_download: every case against a local server, and a second run 
     CHECK(got.at(fmt::format("{} {}", fx.person[i], fx.imagenum[i])) == expected.at(fx.route[i]));
   }
   // Verified images are on disk, byte for byte; a changed one is kept aside.
-  CHECK(test::read_text(faces::image_path(fx.images, fx.person[8], fx.imagenum[8], "jpg")) ==
+  CHECK(test::read_text(datasets::image_path(fx.images, fx.person[8], fx.imagenum[8], "jpg")) ==
         test::read_text(fx.served / "8.jpg"));
-  CHECK(fs::exists(faces::image_path(fx.images / "_changed", fx.person[3], fx.imagenum[3], "jpg")));
-  CHECK_FALSE(fs::exists(faces::image_path(fx.images, fx.person[3], fx.imagenum[3], "jpg")));
+  CHECK(fs::exists(datasets::image_path(fx.images / "_changed", fx.person[3], fx.imagenum[3], "jpg")));
+  CHECK_FALSE(fs::exists(datasets::image_path(fx.images, fx.person[3], fx.imagenum[3], "jpg")));
   CHECK(fs::exists(fx.images / "manifest.tsv"));
   const size_t first_run = fx.requests().size();
   CHECK(saved_file(test::run_step("pubfig_download", {}, fx.download_params()), "manifest.tsv").find("\tpresent\t") !=
@@ -275,10 +276,10 @@ TEST_CASE("pubfig: without a manifest, images on disk are used and corrupt ones 
   PubFigFixture fx("pubfig-corrupt", 10);
   test::run_step("pubfig_download", {}, fx.download_params());
   // Damage two downloaded images after the fact.
-  const auto truncated = faces::image_path(fx.images, fx.person[8], fx.imagenum[8], "jpg");
+  const auto truncated = datasets::image_path(fx.images, fx.person[8], fx.imagenum[8], "jpg");
   const auto text = test::read_text(truncated);
   test::write_text(truncated, text.substr(0, text.size() / 3));
-  test::write_text(faces::image_path(fx.images, fx.person[5], fx.imagenum[5], "jpg"), "<html>oops</html>");
+  test::write_text(datasets::image_path(fx.images, fx.person[5], fx.imagenum[5], "jpg"), "<html>oops</html>");
   const auto out = test::run_step(
       "pubfig", {}, fmt::format("{{root: '{}', images: '{}', size: 32}}", fx.index.string(), fx.images.string()));
   const auto report = saved_file(out, "load_report.md");

@@ -15,7 +15,7 @@
 #include <utility>
 #include <vector>
 
-namespace facet::faces {
+namespace facet::datasets {
 
 /// A face box in pixels, corners (x0, y0) and (x1, y1) exclusive. PubFig's
 /// boxes may reach outside the image (negative corners occur).
@@ -93,4 +93,4 @@ std::map<std::string, Rect> read_celeba_boxes(const std::filesystem::path& path)
 /// identity_CelebA.txt: `file identity` per line.
 std::map<std::string, std::string> read_celeba_identities(const std::filesystem::path& path);
 
-}  // namespace facet::faces
+}  // namespace facet::datasets

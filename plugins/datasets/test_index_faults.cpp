@@ -9,7 +9,7 @@
 #include "test_support.hpp"
 
 using namespace facet;
-namespace faces = facet::faces;
+namespace datasets = facet::datasets;
 namespace fs = std::filesystem;
 
 namespace {
@@ -27,16 +27,16 @@ TEST_CASE("index files: a UTF-8 byte-order mark at the start is accepted", "[pub
   const auto dir = test::temp_dir("index-bom");
   // The mark before a data row: the row is kept, not dropped.
   test::write_text(dir / "urls.txt", kBom + "Aaron Eckhart\t1\thttp://x/1.jpg\t1,2,3,4\tAB\n");
-  const auto urls = faces::read_urls(dir / "urls.txt");
+  const auto urls = datasets::read_urls(dir / "urls.txt");
   REQUIRE(urls.size() == 1);
   CHECK(urls[0].person == "Aaron Eckhart");
   // The mark before the header: the header still names the columns.
   test::write_text(dir / "attrs.txt", kBom + "#\tperson\timagenum\tMale\nAaron Eckhart\t1\t1.5\n");
-  CHECK(faces::read_attribute_scores(dir / "attrs.txt").names == std::vector<std::string>{"Male"});
+  CHECK(datasets::read_attribute_scores(dir / "attrs.txt").names == std::vector<std::string>{"Male"});
   test::write_text(dir / "celeba.txt", kBom + "1\nSmiling\n000001.jpg 1\n");
-  CHECK(faces::read_celeba_attributes(dir / "celeba.txt").files.size() == 1);
+  CHECK(datasets::read_celeba_attributes(dir / "celeba.txt").files.size() == 1);
   test::write_text(dir / "part.txt", kBom + "000001.jpg 0\r\n");
-  CHECK(faces::read_celeba_partition(dir / "part.txt").count("000001.jpg") == 1);
+  CHECK(datasets::read_celeba_partition(dir / "part.txt").count("000001.jpg") == 1);
 }
 
 TEST_CASE("index files: a person name that would leave the download folder is refused", "[pubfig][faults]") {
@@ -46,27 +46,27 @@ TEST_CASE("index files: a person name that would leave the download folder is re
     test::write_text(dir / "urls.txt", kUrlsHeader + "Aaron Eckhart\t1\thttp://x/1.jpg\t1,2,3,4\tab\n" + person +
                                            "\t2\thttp://x/2.jpg\t1,2,3,4\tab\n");
     CHECK_THROWS_WITH(
-        faces::read_urls(dir / "urls.txt"),
+        datasets::read_urls(dir / "urls.txt"),
         Catch::StartsWith((dir / "urls.txt").string() + ":3: person '" + person + "' cannot name an image folder"));
-    CHECK_THROWS(faces::image_path(dir, person, 1, "jpg"));
+    CHECK_THROWS(datasets::image_path(dir, person, 1, "jpg"));
   }
-  CHECK(faces::image_path(dir, "Person/With Slash", 3, "jpg") == dir / "Person_With_Slash" / "3.jpg");
+  CHECK(datasets::image_path(dir, "Person/With Slash", 3, "jpg") == dir / "Person_With_Slash" / "3.jpg");
 }
 
 TEST_CASE("pubfig_download: only http and https are fetched", "[pubfig][faults]") {
   const auto dir = test::temp_dir("download-schemes");
   test::write_text(dir / "secret.txt", "local file");
-  std::vector<faces::DownloadJob> jobs;
+  std::vector<datasets::DownloadJob> jobs;
   for (const auto& url : {"file://" + (dir / "secret.txt").string(), std::string("ftp://127.0.0.1/x.jpg"),
                           std::string("FILE:///etc/hostname")}) {
     jobs.push_back({"Aaron Eckhart", static_cast<std::int64_t>(jobs.size() + 1), url, "", false});
   }
-  faces::DownloadOptions options;
+  datasets::DownloadOptions options;
   options.root = dir / "images";
-  const auto outcomes = faces::download_all(
+  const auto outcomes = datasets::download_all(
       jobs, options, [] {}, [] { return false; });
   for (const auto& o : outcomes) {
-    CHECK(o.status == faces::DownloadStatus::Missing);
+    CHECK(o.status == datasets::DownloadStatus::Missing);
     CHECK(o.detail == "not an http or https URL; not fetched");
   }
   CHECK_FALSE(fs::exists(dir / "images"));

@@ -13,7 +13,7 @@ namespace {
 
 using facet::Artifacts;
 using facet::ParamSpec;
-namespace faces = facet::faces;
+namespace datasets = facet::datasets;
 namespace fs = std::filesystem;
 
 class LfwStep final : public facet::Step {
@@ -37,28 +37,28 @@ class LfwStep final : public facet::Step {
     const fs::path file = params.get_string("attributes"), images = params.get_string("images");
     const auto& b = params.get_int_list("box");
     if (b.size() != 4) throw facet::Error(fmt::format("lfw: box needs 4 numbers x0, y0, x1, y1, got {}", b.size()));
-    const faces::Rect box{static_cast<int>(b[0]), static_cast<int>(b[1]), static_cast<int>(b[2]),
-                          static_cast<int>(b[3])};
+    const datasets::Rect box{static_cast<int>(b[0]), static_cast<int>(b[1]), static_cast<int>(b[2]),
+                             static_cast<int>(b[3])};
     if (!box.valid()) throw facet::Error("lfw: box must have x1 > x0 and y1 > y0");
     cv::setNumThreads(1);
-    const auto table = faces::read_attribute_scores(file);
-    const faces::PubFigColumns columns(table, file);
-    std::vector<faces::DatasetRow> rows;
+    const auto table = datasets::read_attribute_scores(file);
+    const datasets::PubFigColumns columns(table, file);
+    std::vector<datasets::DatasetRow> rows;
     for (size_t r = 0; r < table.keys.size(); ++r) {
       const auto& [person, imagenum] = table.keys[r];
       std::string folder = person;
       std::replace(folder.begin(), folder.end(), ' ', '_');
       const fs::path path = images / folder / fmt::format("{}_{:04d}.jpg", folder, imagenum);
-      faces::DatasetRow row;
+      datasets::DatasetRow row;
       row.crop = {fs::exists(path) ? path : fs::path(), box};
       row.person = person;
       row.image_id = imagenum;
       row.scores = columns.scores(r);
       rows.push_back(std::move(row));
     }
-    const faces::CropOptions options{static_cast<int>(params.get_int("size")), params.get_float("margin")};
+    const datasets::CropOptions options{static_cast<int>(params.get_int("size")), params.get_float("margin")};
     const std::vector<std::string> names(facet::pubfig::kAttributeNames.begin(), facet::pubfig::kAttributeNames.end());
-    return faces::build_dataset(rows, names, options, {"lfw", file.string(), table.keys.size(), {}}, ctx);
+    return datasets::build_dataset(rows, names, options, {"lfw", file.string(), table.keys.size(), {}}, ctx);
   }
 };
 

@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-namespace facet::faces {
+namespace facet::datasets {
 
 enum class DownloadStatus : std::int64_t {
   Ok = 0,          ///< fetched and verified
@@ -63,4 +63,4 @@ struct DownloadOutcome {
 std::vector<DownloadOutcome> download_all(const std::vector<DownloadJob>& jobs, const DownloadOptions& options,
                                           const std::function<void()>& done, const std::function<bool()>& cancelled);
 
-}  // namespace facet::faces
+}  // namespace facet::datasets

@@ -15,7 +15,7 @@ namespace {
 using facet::Artifact;
 using facet::Artifacts;
 using facet::ParamSpec;
-namespace faces = facet::faces;
+namespace datasets = facet::datasets;
 namespace fs = std::filesystem;
 
 class PubFigDownloadStep final : public facet::Step {
@@ -46,7 +46,7 @@ class PubFigDownloadStep final : public facet::Step {
 
   Artifacts run(const Artifacts&, const facet::Params& params, facet::Context& ctx) override {
     const fs::path root = params.get_string("root");
-    faces::DownloadOptions options;
+    datasets::DownloadOptions options;
     options.root = params.get_string("images");
     options.connections = static_cast<int>(params.get_int("connections"));
     options.per_host = static_cast<int>(params.get_int("per_host"));
@@ -55,20 +55,21 @@ class PubFigDownloadStep final : public facet::Step {
     options.retries = static_cast<int>(params.get_int("retries"));
     options.backoff_s = params.get_float("backoff");
 
-    const auto rows = faces::read_pubfig_sets(root, params.get_string("sets"));
-    std::vector<faces::DownloadJob> jobs;
+    const auto rows = datasets::read_pubfig_sets(root, params.get_string("sets"));
+    std::vector<datasets::DownloadJob> jobs;
     for (const auto& r : rows) jobs.push_back({r.person, r.imagenum, r.url, r.md5, !r.rect_parsed || !r.rect.valid()});
 
     auto progress = ctx.progress("downloading", static_cast<std::int64_t>(jobs.size()), "images");
-    const auto outcomes = faces::download_all(
+    const auto outcomes = datasets::download_all(
         jobs, options, [&] { progress->advance(); }, [&] { return ctx.cancelled(); });
     ctx.check_cancelled();
     return {{"manifest", manifest(rows, outcomes, options.root, ctx)}};
   }
 
  private:
-  static Artifact manifest(const std::vector<faces::UrlRow>& rows, const std::vector<faces::DownloadOutcome>& outcomes,
-                           const fs::path& images, facet::Context& ctx) {
+  static Artifact manifest(const std::vector<datasets::UrlRow>& rows,
+                           const std::vector<datasets::DownloadOutcome>& outcomes, const fs::path& images,
+                           facet::Context& ctx) {
     std::set<std::string> unique;
     for (const auto& r : rows) unique.insert(r.person);
     const std::vector<std::string> people(unique.begin(), unique.end());
@@ -76,7 +77,7 @@ class PubFigDownloadStep final : public facet::Step {
     auto person = torch::empty({n}, torch::kInt64), image_id = torch::empty({n}, torch::kInt64);
     auto status = torch::empty({n}, torch::kInt64), http = torch::empty({n}, torch::kInt64);
     auto bytes = torch::empty({n}, torch::kInt64);
-    std::vector<std::int64_t> counts(faces::kDownloadStatusCount, 0);
+    std::vector<std::int64_t> counts(datasets::kDownloadStatusCount, 0);
     std::string tsv = "person\timagenum\tstatus\tdetail\thttp\tbytes\tattempts\turl\n";
     for (std::int64_t i = 0; i < n; ++i) {
       const auto& r = rows[static_cast<size_t>(i)];
@@ -87,12 +88,12 @@ class PubFigDownloadStep final : public facet::Step {
       http[i] = static_cast<std::int64_t>(o.http_code);
       bytes[i] = o.bytes;
       ++counts[static_cast<size_t>(o.status)];
-      tsv += fmt::format("{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\n", r.person, r.imagenum, faces::status_name(o.status),
+      tsv += fmt::format("{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\n", r.person, r.imagenum, datasets::status_name(o.status),
                          o.detail, o.http_code, o.bytes, o.attempts, r.url);
     }
     std::string summary;
-    for (int s = 0; s < faces::kDownloadStatusCount; ++s) {
-      const char* name = faces::status_name(static_cast<faces::DownloadStatus>(s));
+    for (int s = 0; s < datasets::kDownloadStatusCount; ++s) {
+      const char* name = datasets::status_name(static_cast<datasets::DownloadStatus>(s));
       std::string metric = fmt::format("images_{}", name);
       std::replace(metric.begin(), metric.end(), ' ', '_');
       ctx.metric(metric, static_cast<double>(counts[static_cast<size_t>(s)]));
@@ -110,7 +111,7 @@ class PubFigDownloadStep final : public facet::Step {
     out.set("http", http);
     out.set("bytes", bytes);
     out.set_attr("person_names", people);
-    out.set_attr("status_names", faces::status_names());
+    out.set_attr("status_names", datasets::status_names());
     return out;
   }
 };

@@ -12,7 +12,7 @@
 #include <facet/artifact.hpp>
 #include <facet/context.hpp>
 
-namespace facet::faces {
+namespace facet::datasets {
 
 class DropCounter {
  public:
@@ -38,4 +38,4 @@ void report_drops(Context& ctx, const IndexAccount& account, size_t kept);
 /// "person\timagenum" of every image a download manifest holds as fetched intact.
 std::set<std::string> intact_downloads(const Artifact& manifest);
 
-}  // namespace facet::faces
+}  // namespace facet::datasets

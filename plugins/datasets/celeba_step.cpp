@@ -14,11 +14,11 @@ namespace {
 
 using facet::Artifacts;
 using facet::ParamSpec;
-namespace faces = facet::faces;
+namespace datasets = facet::datasets;
 namespace fs = std::filesystem;
 
 /// The square most face-attribute work crops from CelebA's 178 x 218 aligned images.
-constexpr faces::Rect kAlignedFace{0, 20, 178, 198};
+constexpr datasets::Rect kAlignedFace{0, 20, 178, 198};
 
 class CelebAStep final : public facet::Step {
  public:
@@ -49,16 +49,16 @@ class CelebAStep final : public facet::Step {
     const fs::path root = params.get_string("root"), images = params.get_string("images");
     const bool aligned = params.get_bool("aligned");
     cv::setNumThreads(1);
-    const auto table = faces::read_celeba_attributes(root / "list_attr_celeba.txt");
-    const auto partition = faces::read_celeba_partition(root / "list_eval_partition.txt");
-    std::map<std::string, faces::Rect> boxes;
-    if (!aligned) boxes = faces::read_celeba_boxes(root / "list_bbox_celeba.txt");
+    const auto table = datasets::read_celeba_attributes(root / "list_attr_celeba.txt");
+    const auto partition = datasets::read_celeba_partition(root / "list_eval_partition.txt");
+    std::map<std::string, datasets::Rect> boxes;
+    if (!aligned) boxes = datasets::read_celeba_boxes(root / "list_bbox_celeba.txt");
     std::map<std::string, std::string> identity;
     if (fs::exists(root / "identity_CelebA.txt"))
-      identity = faces::read_celeba_identities(root / "identity_CelebA.txt");
+      identity = datasets::read_celeba_identities(root / "identity_CelebA.txt");
 
-    faces::DropCounter dropped;
-    std::vector<faces::DatasetRow> rows;
+    datasets::DropCounter dropped;
+    std::vector<datasets::DatasetRow> rows;
     const size_t a = table.names.size();
     for (size_t i = 0; i < table.files.size(); ++i) {
       const auto& file = table.files[i];
@@ -69,7 +69,7 @@ class CelebAStep final : public facet::Step {
       } else if (!aligned && (box == boxes.end() || !box->second.valid())) {
         dropped.add("no valid box in list_bbox_celeba.txt");
       } else {
-        faces::DatasetRow row;
+        datasets::DatasetRow row;
         const fs::path path = images / file;
         row.crop = {fs::exists(path) ? path : fs::path(), aligned ? kAlignedFace : box->second};
         const auto who = identity.find(file);
@@ -81,9 +81,10 @@ class CelebAStep final : public facet::Step {
         rows.push_back(std::move(row));
       }
     }
-    const faces::CropOptions options{static_cast<int>(params.get_int("size")), params.get_float("margin")};
-    return faces::build_dataset(rows, table.names, options,
-                                {"celeba", (root / "list_attr_celeba.txt").string(), table.files.size(), dropped}, ctx);
+    const datasets::CropOptions options{static_cast<int>(params.get_int("size")), params.get_float("margin")};
+    return datasets::build_dataset(rows, table.names, options,
+                                   {"celeba", (root / "list_attr_celeba.txt").string(), table.files.size(), dropped},
+                                   ctx);
   }
 };
 
