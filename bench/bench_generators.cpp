@@ -11,8 +11,8 @@
 #include <fmt/format.h>
 #include <torch/torch.h>
 
-#include "draw_model.hpp"
-#include "gan_model.hpp"
+#include "draw/draw_model.hpp"
+#include "gan/gan_model.hpp"
 
 namespace draw = facet::generators::draw;
 namespace gan = facet::generators::gan;

@@ -5,9 +5,9 @@
 
 #include <facet/artifact.hpp>
 
-#include "draw_model.hpp"
-#include "gan_model.hpp"
-#include "invert_model.hpp"
+#include "draw/draw_model.hpp"
+#include "gan/gan_model.hpp"
+#include "invert/invert_model.hpp"
 
 namespace facet::generators {
 
