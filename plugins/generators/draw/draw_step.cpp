@@ -65,9 +65,8 @@ class DrawStep final : public facet::Step {
   }
 
   Artifacts run(const Artifacts& inputs, const facet::Params& params, facet::Context& ctx) override {
-    const std::string mode = params.get_string("condition");
     const std::int64_t size = params.get_int("size");
-    gen::TrainingData data(inputs, mode, size, ctx);
+    gen::TrainingData data(inputs, params.get_string("condition"), size, ctx);
     data.conditions.emphasis = params.get_float("emphasis");
     const auto requests =
         gen::parse_requests(params.get_string_list("requests"), data.conditions.attribute_names);  // before training
@@ -85,64 +84,148 @@ class DrawStep final : public facet::Step {
                              .temperature(params.get_float("temperature"));
     torch::manual_seed(static_cast<std::uint64_t>(ctx.seed() & 0x7fffffffffffffffULL));
     draw::Draw net(options);
-    auto& group = ctx.group();
-    facet::GradientSum gradients(group, *net);  // every rank starts from rank 0's weights
-    gen::seed_noise_per_rank(ctx);
-    torch::optim::Adam optimizer(net->parameters(), torch::optim::AdamOptions(params.get_float("lr")));
-    const std::int64_t epochs = params.get_int("epochs"), batch = params.get_int("batch_size");
-    const double clip = params.get_float("clip"), kl_weight = params.get_float("kl_weight");
-    std::mt19937_64 rng(ctx.seed());
+    Training training(net, data, params, ctx);
+    training.train();
+    net->eval();
+    torch::NoGradGuard no_grad;
+    if (data.test_rows.numel() > 0) training.report_test_bounds();
+    ctx.save_file("glimpses.png", glimpses_png(net, data, requests, training.rng()));
+    return gen::finish(gen::draw_artifact(net), data.conditions, params, ctx);
+  }
 
-    const bool gaussian = params.get_string("likelihood") == "gaussian";
-    // Per image [B]: the reconstruction term (squared error for the Gaussian,
-    // cross-entropy in nats for the Bernoulli) and the summed KL of the glimpses.
-    auto terms = [&](const torch::Tensor& rows) {
-      const auto x = data.pixels(rows);
-      const auto out = net->forward(x, data.condition(rows));
+ private:
+  /// Training DRAW on the training faces and measuring its bound on the
+  /// test faces: the terms of the objective, the epochs, the test bounds.
+  class Training {
+   public:
+    Training(draw::Draw& net, const gen::TrainingData& data, const facet::Params& params, facet::Context& ctx)
+        : net_(net),
+          data_(data),
+          ctx_(ctx),
+          gradients_(ctx.group(), *net),  // every rank starts from rank 0's weights
+          optimizer_(net->parameters(), torch::optim::AdamOptions(params.get_float("lr"))),
+          epochs_(params.get_int("epochs")),
+          batch_(params.get_int("batch_size")),
+          clip_(params.get_float("clip")),
+          kl_weight_(params.get_float("kl_weight")),
+          gaussian_(params.get_string("likelihood") == "gaussian"),
+          pixels_(static_cast<double>(3 * params.get_int("size") * params.get_int("size"))),
+          rng_(ctx.seed()) {
+      gen::seed_noise_per_rank(ctx);
+    }
+
+    std::mt19937_64& rng() { return rng_; }
+
+    void train() {
+      for (std::int64_t epoch = 0; epoch < epochs_; ++epoch) {
+        const auto [nats_per_image, kl_per_image] = train_epoch(epoch);
+        ctx_.info("epoch {}/{}: training -ELBO {:.2f} nats per image (KL {:.1f})", epoch + 1, epochs_, nats_per_image,
+                  kl_per_image);
+        ctx_.scalar("train/-ELBO", epoch + 1, nats_per_image);
+        ctx_.scalar("train/KL", epoch + 1, kl_per_image);
+      }
+      gradients_.share_buffers();
+    }
+
+    /// The test -ELBO (KL weight 1) with sigma refitted to the test faces and,
+    /// for the Gaussian, with sigma fixed on training faces.
+    void report_test_bounds() {
+      const auto [reconstruction_sum, kl_sum] = summed(data_.test_rows);
+      const auto images = static_cast<double>(data_.test_rows.numel());
+      const double test_nats = nats(reconstruction_sum, kl_sum, images).item<double>() / images;
+      const double test_kl = kl_sum.item<double>() / images;
+      ctx_.metric("test_negative_elbo_nats", test_nats);
+      ctx_.metric("test_kl_nats", test_kl);
+      ctx_.info("test -ELBO {:.2f} nats per image, KL {:.1f} of it ({} images)", test_nats, test_kl,
+                data_.test_rows.numel());
+      if (!gaussian_) return;
+      // The bound as the DRAW paper states one: KL weight 1 and a likelihood
+      // fixed before the test data is seen, its sigma fitted to training
+      // faces (up to kSigmaFaces of them, evenly spaced). The figure above
+      // refits sigma to the test faces themselves, which can only lower it.
+      const auto& train = data_.train_rows;
+      const auto picked = train.index_select(
+          0, torch::linspace(0, static_cast<double>(train.numel() - 1), std::min(kSigmaFaces, train.numel()))
+                 .round()
+                 .to(torch::kInt64));
+      const auto train_squared_error = summed(picked).first;
+      const double train_pixels = pixels_ * static_cast<double>(picked.numel());
+      const auto fixed = draw::fitted_gaussian_nll(reconstruction_sum, pixels_ * images,
+                                                   train_squared_error * (pixels_ * images / train_pixels)) +
+                         kl_sum;
+      const double fixed_nats = fixed.item<double>() / images;
+      const double sigma = std::sqrt(train_squared_error.item<double>() / train_pixels);
+      ctx_.metric("test_negative_elbo_train_sigma_nats", fixed_nats);
+      ctx_.metric("train_sigma", sigma);
+      ctx_.info("test -ELBO {:.2f} nats per image with sigma fixed on training faces ({:.4f}), KL weight 1", fixed_nats,
+                sigma);
+    }
+
+   private:
+    /// Per image [B]: the reconstruction term (squared error for the
+    /// Gaussian, cross-entropy in nats for the Bernoulli) and the summed KL of the glimpses.
+    std::pair<torch::Tensor, torch::Tensor> terms(const torch::Tensor& rows) {
+      const auto x = data_.pixels(rows);
+      const auto out = net_->forward(x, data_.condition(rows));
       auto reconstruction =
-          gaussian
+          gaussian_
               ? (torch::sigmoid(out.canvas) - x).pow(2).sum({1, 2, 3})
               : torch::binary_cross_entropy_with_logits(out.canvas, x, {}, {}, torch::Reduction::None).sum({1, 2, 3});
       auto kl = torch::zeros_like(reconstruction);
       for (const auto& k : out.kl) kl = kl + k;
-      return std::make_pair(reconstruction, kl);
-    };
-    // nats for `images` images from their summed terms; the Gaussian's sigma
-    // is fitted to `fitted_to` (the whole batch's squared errors).
-    const double pixels = static_cast<double>(3 * size * size);
-    auto nats = [&](const torch::Tensor& reconstruction_sum, const torch::Tensor& kl_sum, double images,
-                    const torch::Tensor& fitted_to = {}) {
-      return (gaussian ? draw::fitted_gaussian_nll(reconstruction_sum, pixels * images, fitted_to)
-                       : reconstruction_sum) +
+      return {reconstruction, kl};
+    }
+
+    /// Summed terms over `rows`, 256 at a time: (reconstruction, KL).
+    std::pair<torch::Tensor, torch::Tensor> summed(const torch::Tensor& rows) {
+      auto reconstruction_sum = torch::zeros({}, torch::kFloat64), kl_sum = torch::zeros({}, torch::kFloat64);
+      for (std::int64_t begin = 0; begin < rows.numel(); begin += 256) {
+        const auto [reconstruction, kl] = terms(rows.slice(0, begin, std::min(rows.numel(), begin + 256)));
+        reconstruction_sum += reconstruction.sum().to(torch::kFloat64);
+        kl_sum += kl.sum().to(torch::kFloat64);
+      }
+      return {reconstruction_sum, kl_sum};
+    }
+
+    /// nats for `images` images from their summed terms; the Gaussian's
+    /// sigma is fitted to `fitted_to` (the whole batch's squared errors).
+    torch::Tensor nats(const torch::Tensor& reconstruction_sum, const torch::Tensor& kl_sum, double images,
+                       const torch::Tensor& fitted_to = {}) const {
+      return (gaussian_ ? draw::fitted_gaussian_nll(reconstruction_sum, pixels_ * images, fitted_to)
+                        : reconstruction_sum) +
              kl_sum;
-    };
-    for (std::int64_t epoch = 0; epoch < epochs; ++epoch) {
-      net->train();
-      const auto order = data.shuffled_train_rows(rng);
-      const auto batches = (order.numel() + batch - 1) / batch;
-      auto progress = ctx.progress(fmt::format("epoch {}/{}", epoch + 1, epochs), batches, "batches");
+    }
+
+    /// One pass over the shuffled training rows; each rank takes its share of
+    /// every batch. Returns the -ELBO and the KL per image.
+    std::pair<double, double> train_epoch(std::int64_t epoch) {
+      auto& group = ctx_.group();
+      net_->train();
+      const auto order = data_.shuffled_train_rows(rng_);
+      const auto batches = (order.numel() + batch_ - 1) / batch_;
+      auto progress = ctx_.progress(fmt::format("epoch {}/{}", epoch + 1, epochs_), batches, "batches");
       // Summed where they are computed and read once per epoch: no wait for the device per batch.
-      const auto on_device = torch::TensorOptions().dtype(torch::kFloat64).device(ctx.device());
+      const auto on_device = torch::TensorOptions().dtype(torch::kFloat64).device(ctx_.device());
       auto total = torch::zeros({}, on_device), total_kl = torch::zeros({}, on_device);
-      for (std::int64_t begin = 0, b = 0; begin < order.numel(); begin += batch, ++b) {
-        const auto rows = order.slice(0, begin, std::min(order.numel(), begin + batch));
+      for (std::int64_t begin = 0, b = 0; begin < order.numel(); begin += batch_, ++b) {
+        const auto rows = order.slice(0, begin, std::min(order.numel(), begin + batch_));
         const auto share = facet::share_of(rows.numel(), group.rank(), group.size());
-        optimizer.zero_grad();
+        optimizer_.zero_grad();
         const auto images = static_cast<double>(rows.numel());  // every rank's rows
         torch::Tensor reconstruction, kl;
         if (share.size() > 0) std::tie(reconstruction, kl) = terms(rows.slice(0, share.begin, share.end));
         // The whole batch's sums (a sum over ranks): sigma is fitted to them and the -ELBO reported from them.
         auto sums = share.size() > 0 ? torch::stack({reconstruction.sum(), kl.sum()}).detach()
-                                     : torch::zeros({2}, torch::TensorOptions().device(ctx.device()));
+                                     : torch::zeros({2}, torch::TensorOptions().device(ctx_.device()));
         group.sum(sums);
         if (share.size() > 0) {
           // This rank's part of the batch's objective: the ranks' gradients sum to the batch's.
-          const auto objective = (nats(reconstruction.sum(), kl_weight * kl.sum(), images, sums[0])) / images;
+          const auto objective = (nats(reconstruction.sum(), kl_weight_ * kl.sum(), images, sums[0])) / images;
           objective.backward();
         }
-        gradients.finish();
-        if (clip > 0) draw::clip_gradient_norm(net->parameters(), clip);
-        optimizer.step();
+        gradients_.finish();
+        if (clip_ > 0) draw::clip_gradient_norm(net_->parameters(), clip_);
+        optimizer_.step();
         const auto loss = nats(sums[0], sums[1], images).detach() / images;
         total += loss.to(torch::kFloat64) * images;
         total_kl += sums[1].to(torch::kFloat64);
@@ -151,60 +234,24 @@ class DrawStep final : public facet::Step {
       }
       progress.reset();
       const double images = static_cast<double>(order.numel());
-      const double epoch_nats = total.item<double>() / images, epoch_kl = total_kl.item<double>() / images;
-      ctx.info("epoch {}/{}: training -ELBO {:.2f} nats per image (KL {:.1f})", epoch + 1, epochs, epoch_nats,
-               epoch_kl);
-      ctx.scalar("train/-ELBO", epoch + 1, epoch_nats);
-      ctx.scalar("train/KL", epoch + 1, epoch_kl);
-    }
-    gradients.share_buffers();
-
-    net->eval();
-    torch::NoGradGuard no_grad;
-    if (data.test_rows.numel() > 0) {
-      // Summed terms over `rows`, 256 at a time: (reconstruction, KL).
-      auto summed = [&](const torch::Tensor& rows) {
-        auto reconstruction_sum = torch::zeros({}, torch::kFloat64), kl_sum = torch::zeros({}, torch::kFloat64);
-        for (std::int64_t begin = 0; begin < rows.numel(); begin += 256) {
-          const auto [reconstruction, kl] = terms(rows.slice(0, begin, std::min(rows.numel(), begin + 256)));
-          reconstruction_sum += reconstruction.sum().to(torch::kFloat64);
-          kl_sum += kl.sum().to(torch::kFloat64);
-        }
-        return std::make_pair(reconstruction_sum, kl_sum);
-      };
-      const auto [reconstruction_sum, kl_sum] = summed(data.test_rows);
-      const auto images = static_cast<double>(data.test_rows.numel());
-      const double test_nats = nats(reconstruction_sum, kl_sum, images).item<double>() / images;
-      const double test_kl = kl_sum.item<double>() / images;
-      ctx.metric("test_negative_elbo_nats", test_nats);
-      ctx.metric("test_kl_nats", test_kl);
-      ctx.info("test -ELBO {:.2f} nats per image, KL {:.1f} of it ({} images)", test_nats, test_kl,
-               data.test_rows.numel());
-      if (gaussian) {
-        // The bound as the DRAW paper states one: KL weight 1 and a likelihood
-        // fixed before the test data is seen, its sigma fitted to training
-        // faces (up to kSigmaFaces of them, evenly spaced). The figure above
-        // refits sigma to the test faces themselves, which can only lower it.
-        const auto train = data.train_rows;
-        const auto picked = train.index_select(
-            0, torch::linspace(0, static_cast<double>(train.numel() - 1), std::min(kSigmaFaces, train.numel()))
-                   .round()
-                   .to(torch::kInt64));
-        const auto train_squared_error = summed(picked).first;
-        const double train_pixels = pixels * static_cast<double>(picked.numel());
-        const auto fixed = draw::fitted_gaussian_nll(reconstruction_sum, pixels * images,
-                                                     train_squared_error * (pixels * images / train_pixels)) +
-                           kl_sum;
-        const double fixed_nats = fixed.item<double>() / images;
-        const double sigma = std::sqrt(train_squared_error.item<double>() / train_pixels);
-        ctx.metric("test_negative_elbo_train_sigma_nats", fixed_nats);
-        ctx.metric("train_sigma", sigma);
-        ctx.info("test -ELBO {:.2f} nats per image with sigma fixed on training faces ({:.4f}), KL weight 1",
-                 fixed_nats, sigma);
-      }
+      return {total.item<double>() / images, total_kl.item<double>() / images};
     }
 
-    // DRAW's hallmark: the canvas glimpse by glimpse, for one face per request.
+    draw::Draw& net_;
+    const gen::TrainingData& data_;
+    facet::Context& ctx_;
+    facet::GradientSum gradients_;
+    torch::optim::Adam optimizer_;
+    const std::int64_t epochs_, batch_;
+    const double clip_, kl_weight_;
+    const bool gaussian_;
+    const double pixels_;
+    std::mt19937_64 rng_;
+  };
+
+  /// DRAW's hallmark: the canvas glimpse by glimpse, for one face per request.
+  static std::string glimpses_png(draw::Draw& net, const gen::TrainingData& data,
+                                  const std::vector<std::vector<int>>& requests, std::mt19937_64& rng) {
     std::vector<torch::Tensor> strips;
     for (const auto& request : requests) {
       const auto steps = net->sample(data.conditions.request(request, 1, rng), 1);
@@ -212,8 +259,7 @@ class DrawStep final : public facet::Step {
       for (const auto& s : steps) first.push_back(s[0]);
       strips.push_back(torch::stack(first));
     }
-    ctx.save_file("glimpses.png", gen::grid_png(torch::stack(strips), 2));
-    return gen::finish(gen::draw_artifact(net), data.conditions, params, ctx);
+    return gen::grid_png(torch::stack(strips), 2);
   }
 };
 
