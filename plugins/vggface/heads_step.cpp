@@ -67,11 +67,10 @@ class HeadsStep final : public facet::Step {
     facet::RowBatches val(features, "features", facet::to_rows(split.get("val")));
     std::mt19937_64 rng(ctx.seed());
     const auto train_options = vggface::TrainOptions::from(params);
-    const auto history =
-        vggface::train_heads(*heads, forward, train, val, labels, num_classes, train_options, rng, ctx);
+    const vggface::HeadData data{forward, train, val, labels, num_classes};
+    const auto history = vggface::train_heads(*heads, data, train_options, rng, ctx);
     if (train_options.majority_fallback) {
-      vggface::select_heads_on_validation(*heads, forward, train, val, labels, num_classes, head_names,
-                                          train_options.batch_size, rng, ctx);
+      vggface::select_heads_on_validation(*heads, data, head_names, train_options.batch_size, rng, ctx);
     }
     heads->to(torch::kCPU);
 

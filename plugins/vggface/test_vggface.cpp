@@ -157,7 +157,8 @@ TEST_CASE("vggface: heads no better than their majority class on validation beco
     return heads->forward(raw.slice(0, rows.begin, rows.end));
   };
   std::mt19937_64 rng(1);
-  const auto replaced = vggface::apply_majority_fallback(*heads, forward, train, val, labels, {2, 2}, 8, rng);
+  const std::vector<std::int64_t> num_classes = {2, 2};
+  const auto replaced = vggface::apply_majority_fallback(*heads, {forward, train, val, labels, num_classes}, 8, rng);
   CHECK(replaced == std::vector<std::int64_t>{1});
   const auto predicted = vggface::predict_classes(heads->forward(x), {2, 2});
   CHECK(torch::equal(predicted.select(1, 0), labels.select(1, 0)));  // kept

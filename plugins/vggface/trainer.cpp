@@ -118,11 +118,13 @@ void restore(torch::nn::Module& model, const std::vector<torch::Tensor>& state) 
 
 }  // namespace
 
-std::vector<std::int64_t> apply_majority_fallback(AttributeHeadsImpl& heads, const Forward& forward,
-                                                  const RowBatches& train, const RowBatches& val,
-                                                  const torch::Tensor& labels,
-                                                  const std::vector<std::int64_t>& num_classes, std::int64_t batch_size,
-                                                  std::mt19937_64& rng) {
+std::vector<std::int64_t> apply_majority_fallback(AttributeHeadsImpl& heads, const HeadData& data,
+                                                  std::int64_t batch_size, std::mt19937_64& rng) {
+  const auto& forward = data.forward;
+  const auto& train = data.train;
+  const auto& val = data.val;
+  const auto& labels = data.labels;
+  const auto& num_classes = data.num_classes;
   if (val.size() == 0) return {};
   torch::NoGradGuard no_grad;
   HeadCounts model;
@@ -158,12 +160,11 @@ std::vector<std::int64_t> apply_majority_fallback(AttributeHeadsImpl& heads, con
   return replaced;
 }
 
-void select_heads_on_validation(AttributeHeadsImpl& heads, const Forward& forward, const RowBatches& train,
-                                const RowBatches& val, const torch::Tensor& labels,
-                                const std::vector<std::int64_t>& num_classes,
+void select_heads_on_validation(AttributeHeadsImpl& heads, const HeadData& data,
                                 const std::vector<std::string>& head_names, std::int64_t batch_size,
                                 std::mt19937_64& rng, facet::Context& ctx) {
-  const auto replaced = apply_majority_fallback(heads, forward, train, val, labels, num_classes, batch_size, rng);
+  const auto replaced = apply_majority_fallback(heads, data, batch_size, rng);
+  const auto& num_classes = data.num_classes;
   std::vector<std::string> names;
   for (auto h : replaced) names.push_back(head_names.at(static_cast<size_t>(h)));
   ctx.info("{} of {} heads not clearly better than their majority class on validation now predict it{}{}",
@@ -202,9 +203,11 @@ std::string plot_history(const std::vector<EpochRecord>& history, const std::str
   return facet::gnuplot_png(script, {{"h.dat", data}}, 1000, 420);
 }
 
-std::pair<double, double> evaluate_heads(const Forward& forward, const RowBatches& rows, const torch::Tensor& labels,
-                                         const std::vector<std::int64_t>& num_classes, std::int64_t batch_size,
+std::pair<double, double> evaluate_heads(const HeadData& data, const RowBatches& rows, std::int64_t batch_size,
                                          std::mt19937_64& rng, facet::Group& group) {
+  const auto& forward = data.forward;
+  const auto& labels = data.labels;
+  const auto& num_classes = data.num_classes;
   torch::NoGradGuard no_grad;
   HeadCounts counts;
   auto loss = torch::zeros({1}, torch::kFloat64);
@@ -225,85 +228,78 @@ std::pair<double, double> evaluate_heads(const Forward& forward, const RowBatche
   return {counts.mean_accuracy(), batches > 0 ? loss.item<double>() / static_cast<double>(batches) : std::nan("")};
 }
 
-std::vector<EpochRecord> train_heads(torch::nn::Module& model, const Forward& forward, const RowBatches& train,
-                                     const RowBatches& val, const torch::Tensor& labels,
-                                     const std::vector<std::int64_t>& num_classes, const TrainOptions& options,
-                                     std::mt19937_64& rng, facet::Context& ctx) {
-  std::vector<torch::Tensor> trainable;
-  for (const auto& p : model.parameters()) {
-    if (p.requires_grad()) trainable.push_back(p);
-  }
-  if (trainable.empty()) throw facet::Error("nothing to train: every parameter is frozen");
-  if (train.size() == 0) throw facet::Error("the training split is empty");
-  if (val.size() == 0)
-    ctx.warn("the validation split is empty: the last epoch is kept and no head falls back to its majority class");
-  auto optimizer = make_optimizer(trainable, options);
-  torch::Tensor weights;
-  if (options.balanced) {
-    std::vector<std::int64_t> all;  // class weights from the training rows' labels
-    train.for_each(65536, false, rng, [&](const torch::Tensor&, const torch::Tensor& rows) {
-      for (std::int64_t i = 0; i < rows.numel(); ++i) all.push_back(rows[i].item<std::int64_t>());
-    });
-    weights = balanced_class_weights(labels.index_select(0, torch::tensor(all, torch::kInt64)), num_classes);
-  }
+namespace {
 
-  auto& group = ctx.group();
-  facet::GradientSum gradients(group, model);
-  std::vector<EpochRecord> history;
-  std::vector<torch::Tensor> best;
-  double best_accuracy = -1;
-  const auto batches = (train.size() + options.batch_size - 1) / options.batch_size;
-  // Batch norm after fc6/fc7 needs two rows on every rank: a last batch with
-  // fewer is left out (every rank sees the whole batch's size, so all agree).
-  std::int64_t smallest_batch = 1;
+/// The largest batch left out: batch norm after fc6/fc7 needs two rows on
+/// every rank, so a last batch with fewer is skipped (every rank sees the
+/// whole batch's size, so all agree). Fails when the training rows cannot
+/// fill one batch.
+std::int64_t smallest_batch_for(torch::nn::Module& model, const RowBatches& train, const facet::Group& group) {
+  std::int64_t smallest = 1;
   for (const auto& m : model.modules()) {
-    if (dynamic_cast<const torch::nn::BatchNorm1dImpl*>(m.get()) != nullptr) smallest_batch = 2 * group.size();
+    if (dynamic_cast<const torch::nn::BatchNorm1dImpl*>(m.get()) != nullptr) smallest = 2 * group.size();
   }
-  if (train.size() < smallest_batch) {
+  if (train.size() < smallest) {
     throw facet::Error(fmt::format("the training split has {} image{}: batch normalisation needs at least {}",
-                                   train.size(), train.size() == 1 ? "" : "s", smallest_batch));
+                                   train.size(), train.size() == 1 ? "" : "s", smallest));
   }
-  const auto device = model.parameters().front().device();
-  const auto device_weights = weights.defined() ? weights.to(device) : weights;
-  for (std::int64_t epoch = 0; epoch < options.epochs; ++epoch) {
-    const auto started = std::chrono::steady_clock::now();
-    EpochRecord record;
-    record.lr = lr_at(options, epoch);
-    set_lr(*optimizer, record.lr);
+  return smallest;
+}
+
+/// The epochs' shared state: optimiser, gradient sums, class weights.
+struct HeadTraining {
+  torch::nn::Module& model;
+  const HeadData& data;
+  const TrainOptions& options;
+  facet::Context& ctx;
+  std::unique_ptr<torch::optim::Optimizer> optimizer;
+  facet::GradientSum gradients;
+  torch::Tensor weights, device_weights;  ///< balanced class weights (undefined when not balanced)
+  std::int64_t smallest_batch = 1;
+
+  /// One pass over the shuffled training rows: fills the record's train loss and accuracy.
+  void train_epoch(std::int64_t epoch, EpochRecord& record, std::mt19937_64& rng) {
+    auto& group = ctx.group();
+    const auto& forward = data.forward;
+    const auto& train = data.train;
+    const auto& labels = data.labels;
+    const auto& num_classes = data.num_classes;
+    const auto device = model.parameters().front().device();
     model.train();
     HeadCounts counts;
     // Summed on the device and read once per epoch: no host sync per batch.
     auto loss_sum = torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat64).device(device));
+    const auto batches = (train.size() + options.batch_size - 1) / options.batch_size;
     auto progress = ctx.progress(fmt::format("epoch {}/{}", epoch + 1, options.epochs), batches, "batches");
     std::int64_t trained = 0;
-    train.for_each(options.batch_size, /*shuffle=*/true, rng,
-                   [&](const torch::Tensor& raw, const torch::Tensor& index) {
-                     progress->advance(1);
-                     if (raw.size(0) < smallest_batch) {
-                       if (epoch == 0) {
-                         ctx.warn(
-                             "the last batch of each epoch ({} of {} training images) is left out: batch "
-                             "normalisation needs 2 images on each of {} rank{}",
-                             raw.size(0), train.size(), group.size(), group.size() == 1 ? "" : "s");
-                       }
-                       return;
-                     }
-                     ++trained;
-                     optimizer->zero_grad();
-                     const auto share = facet::share_of(raw.size(0), group.rank(), group.size());
-                     if (share.size() > 0) {
-                       const auto logits = forward(raw, true, share);
-                       const auto batch_labels = labels.index_select(0, index);
-                       const auto y = batch_labels.slice(0, share.begin, share.end).to(logits.device());
-                       const auto denominators = head_loss_denominators(batch_labels, num_classes, weights);
-                       auto loss = masked_heads_loss(logits, y, num_classes, device_weights, denominators);
-                       loss.backward();
-                       loss_sum += loss.detach().to(torch::kFloat64);
-                       counts.add(predict_classes(logits.detach(), num_classes), y);
-                     }
-                     gradients.finish();
-                     optimizer->step();
-                   });
+    train.for_each(
+        options.batch_size, /*shuffle=*/true, rng, [&](const torch::Tensor& raw, const torch::Tensor& index) {
+          progress->advance(1);
+          if (raw.size(0) < smallest_batch) {
+            if (epoch == 0) {
+              ctx.warn(
+                  "the last batch of each epoch ({} of {} training images) is left out: batch normalisation needs 2 "
+                  "images on each of {} rank{}",
+                  raw.size(0), train.size(), group.size(), group.size() == 1 ? "" : "s");
+            }
+            return;
+          }
+          ++trained;
+          optimizer->zero_grad();
+          const auto share = facet::share_of(raw.size(0), group.rank(), group.size());
+          if (share.size() > 0) {
+            const auto logits = forward(raw, true, share);
+            const auto batch_labels = labels.index_select(0, index);
+            const auto y = batch_labels.slice(0, share.begin, share.end).to(logits.device());
+            const auto denominators = head_loss_denominators(batch_labels, num_classes, weights);
+            auto loss = masked_heads_loss(logits, y, num_classes, device_weights, denominators);
+            loss.backward();
+            loss_sum += loss.detach().to(torch::kFloat64);
+            counts.add(predict_classes(logits.detach(), num_classes), y);
+          }
+          gradients.finish();
+          optimizer->step();
+        });
     progress.reset();
     auto loss_total = loss_sum.cpu().reshape({1});
     group.sum(loss_total);
@@ -311,21 +307,62 @@ std::vector<EpochRecord> train_heads(torch::nn::Module& model, const Forward& fo
     gradients.share_buffers();
     record.train_loss = loss_total.item<double>() / static_cast<double>(trained);
     record.train_accuracy = counts.mean_accuracy();
-    model.eval();
-    std::tie(record.val_accuracy, record.val_loss) =
-        evaluate_heads(forward, val, labels, num_classes, options.batch_size, rng, group);
-    record.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  }
+
+  void report(std::int64_t epoch, const EpochRecord& record) {
     ctx.info("epoch {}/{}: train loss {:.4f} acc {:.4f} | val loss {:.4f} acc {:.4f} | lr {:.2e} | {:.1f} s", epoch + 1,
              options.epochs, record.train_loss, record.train_accuracy, record.val_loss, record.val_accuracy, record.lr,
              record.seconds);
     ctx.scalar("train/loss", epoch + 1, record.train_loss);
     ctx.scalar("train/accuracy", epoch + 1, record.train_accuracy);
-    if (val.size() > 0) {
+    if (data.val.size() > 0) {
       ctx.scalar("val/loss", epoch + 1, record.val_loss);
       ctx.scalar("val/accuracy", epoch + 1, record.val_accuracy);
     }
     ctx.scalar("lr", epoch + 1, record.lr);
-    if (val.size() == 0 || record.val_accuracy > best_accuracy) {
+  }
+};
+
+}  // namespace
+
+std::vector<EpochRecord> train_heads(torch::nn::Module& model, const HeadData& data, const TrainOptions& options,
+                                     std::mt19937_64& rng, facet::Context& ctx) {
+  std::vector<torch::Tensor> trainable;
+  for (const auto& p : model.parameters()) {
+    if (p.requires_grad()) trainable.push_back(p);
+  }
+  if (trainable.empty()) throw facet::Error("nothing to train: every parameter is frozen");
+  if (data.train.size() == 0) throw facet::Error("the training split is empty");
+  if (data.val.size() == 0)
+    ctx.warn("the validation split is empty: the last epoch is kept and no head falls back to its majority class");
+  HeadTraining training{model, data, options, ctx, make_optimizer(trainable, options), {ctx.group(), model}};
+  if (options.balanced) {
+    std::vector<std::int64_t> all;  // class weights from the training rows' labels
+    data.train.for_each(65536, false, rng, [&](const torch::Tensor&, const torch::Tensor& rows) {
+      for (std::int64_t i = 0; i < rows.numel(); ++i) all.push_back(rows[i].item<std::int64_t>());
+    });
+    training.weights =
+        balanced_class_weights(data.labels.index_select(0, torch::tensor(all, torch::kInt64)), data.num_classes);
+  }
+  auto& group = ctx.group();
+  training.smallest_batch = smallest_batch_for(model, data.train, group);
+  const auto device = model.parameters().front().device();
+  training.device_weights = training.weights.defined() ? training.weights.to(device) : training.weights;
+
+  std::vector<EpochRecord> history;
+  std::vector<torch::Tensor> best;
+  double best_accuracy = -1;
+  for (std::int64_t epoch = 0; epoch < options.epochs; ++epoch) {
+    const auto started = std::chrono::steady_clock::now();
+    EpochRecord record;
+    record.lr = lr_at(options, epoch);
+    set_lr(*training.optimizer, record.lr);
+    training.train_epoch(epoch, record, rng);
+    model.eval();
+    std::tie(record.val_accuracy, record.val_loss) = evaluate_heads(data, data.val, options.batch_size, rng, group);
+    record.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    training.report(epoch, record);
+    if (data.val.size() == 0 || record.val_accuracy > best_accuracy) {
       best_accuracy = record.val_accuracy;
       best = snapshot(model);
     }
@@ -335,8 +372,8 @@ std::vector<EpochRecord> train_heads(torch::nn::Module& model, const Forward& fo
     double seconds = 0;
     for (const auto& r : history) seconds += r.seconds;
     ctx.info("{} ranks: {:.2f} s of {:.1f} s waiting for gradient sums (the part not hidden behind the backward pass)",
-             group.size(), gradients.wait_seconds(), seconds);
-    ctx.metric("gradient_sum_wait_seconds", gradients.wait_seconds());
+             group.size(), training.gradients.wait_seconds(), seconds);
+    ctx.metric("gradient_sum_wait_seconds", training.gradients.wait_seconds());
   }
   restore(model, best);
   model.eval();

@@ -43,6 +43,17 @@ struct EpochRecord {
 /// same numbers as one process would.
 using Forward = std::function<torch::Tensor(const torch::Tensor& raw, bool training, const facet::Share& rows)>;
 
+/// What head training reads, travelling together: the network's output,
+/// the training and validation rows, every row's labels [N, H] (-1 unknown)
+/// and each head's number of classes.
+struct HeadData {
+  const Forward& forward;
+  const RowBatches& train;
+  const RowBatches& val;
+  const torch::Tensor& labels;
+  const std::vector<std::int64_t>& num_classes;
+};
+
 /// Trains the trainable parameters of `model` with the masked sum of head
 /// cross-entropies, keeps the weights of the epoch with the best validation
 /// accuracy (mean over heads) and restores them at the end. Data-parallel
@@ -50,26 +61,19 @@ using Forward = std::function<torch::Tensor(const torch::Tensor& raw, bool train
 /// its share of each (facet::share_of), gradients are summed (GradientSum)
 /// and the losses divided by the whole batch's label counts, so the ranks
 /// together take the steps one process would.
-std::vector<EpochRecord> train_heads(torch::nn::Module& model, const Forward& forward, const RowBatches& train,
-                                     const RowBatches& val, const torch::Tensor& labels,
-                                     const std::vector<std::int64_t>& num_classes, const TrainOptions& options,
+std::vector<EpochRecord> train_heads(torch::nn::Module& model, const HeadData& data, const TrainOptions& options,
                                      std::mt19937_64& rng, facet::Context& ctx);
 
 /// Per-head model selection on validation: a head whose validation accuracy
 /// does not beat always predicting its most common training class by more
 /// than two standard errors becomes that constant predictor. Returns the
 /// indices of the heads replaced.
-std::vector<std::int64_t> apply_majority_fallback(AttributeHeadsImpl& heads, const Forward& forward,
-                                                  const RowBatches& train, const RowBatches& val,
-                                                  const torch::Tensor& labels,
-                                                  const std::vector<std::int64_t>& num_classes, std::int64_t batch_size,
-                                                  std::mt19937_64& rng);
+std::vector<std::int64_t> apply_majority_fallback(AttributeHeadsImpl& heads, const HeadData& data,
+                                                  std::int64_t batch_size, std::mt19937_64& rng);
 
 /// apply_majority_fallback, reported: the heads replaced are logged by name
 /// and counted in the metric majority_fallback_heads.
-void select_heads_on_validation(AttributeHeadsImpl& heads, const Forward& forward, const RowBatches& train,
-                                const RowBatches& val, const torch::Tensor& labels,
-                                const std::vector<std::int64_t>& num_classes,
+void select_heads_on_validation(AttributeHeadsImpl& heads, const HeadData& data,
                                 const std::vector<std::string>& head_names, std::int64_t batch_size,
                                 std::mt19937_64& rng, facet::Context& ctx);
 
@@ -79,10 +83,9 @@ facet::Artifact history_artifact(const std::vector<EpochRecord>& history);
 /// Training curves as a PNG: loss and mean head accuracy per epoch, train and validation.
 std::string plot_history(const std::vector<EpochRecord>& history, const std::string& title);
 
-/// Mean over heads of the accuracy on known labels, and the loss, of `rows`;
-/// each rank of `group` evaluates its share of every batch.
-std::pair<double, double> evaluate_heads(const Forward& forward, const RowBatches& rows, const torch::Tensor& labels,
-                                         const std::vector<std::int64_t>& num_classes, std::int64_t batch_size,
+/// Mean over heads of the accuracy on known labels, and the loss, of `rows`
+/// (data.train or data.val); each rank of `group` evaluates its share of every batch.
+std::pair<double, double> evaluate_heads(const HeadData& data, const RowBatches& rows, std::int64_t batch_size,
                                          std::mt19937_64& rng, facet::Group& group = facet::single_process());
 
 }  // namespace facet::vggface

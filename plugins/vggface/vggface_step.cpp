@@ -125,10 +125,10 @@ class VggFaceStep final : public facet::Step {
              count(net->parameters(), false), count(net->parameters(), true), heads_options.in_features(),
              num_classes.size(), train.size(), val.size());
     const auto train_options = vggface::TrainOptions::from(params);
-    const auto history = vggface::train_heads(*net, forward, train, val, labels, num_classes, train_options, rng, ctx);
+    const vggface::HeadData data{forward, train, val, labels, num_classes};
+    const auto history = vggface::train_heads(*net, data, train_options, rng, ctx);
     if (train_options.majority_fallback) {
-      vggface::select_heads_on_validation(*net->heads, forward, train, val, labels, num_classes, head_names,
-                                          train_options.batch_size, rng, ctx);
+      vggface::select_heads_on_validation(*net->heads, data, head_names, train_options.batch_size, rng, ctx);
     }
     net->to(torch::kCPU);
 
