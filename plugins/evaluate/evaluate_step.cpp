@@ -73,48 +73,69 @@ class EvaluateStep final : public facet::Step {
     const auto rows = inputs.at("split").get(subset);
     const auto truth = labels_in.get("labels").index_select(0, rows);
     const auto predicted = inputs.at("predictions").get("classes").index_select(0, rows);
-    const auto num_classes = labels_in.get("num_classes");
     if (truth.sizes() != predicted.sizes()) {
       throw facet::Error(
           fmt::format("evaluate: predictions have {} heads, labels {}; were they made for the same "
                       "binarize mode?",
                       predicted.size(1), truth.size(1)));
     }
-    const auto& head_names = labels_in.attr_strings("head_names");
     const bool grouped = labels_in.attr_string("mode") == "grouped";
+    const auto heads = score_heads(truth, predicted, labels_in);
+    const auto attributes =
+        grouped ? score_group_attributes(truth, predicted, labels_in.attr_strings("attribute_names")) : heads;
+    const auto report = fmt::format("# Evaluation on the {} split ({} images)\n\n", subset, rows.numel()) +
+                        report_scores(attributes, heads, grouped, labels_in, ctx);
+    ctx.save_file("evaluation.md", report);
+    ctx.save_file("accuracy.png", accuracy_png(attributes, fmt::format("Per-attribute accuracy ({} split)", subset)));
+    auto out = scores_artifact(attributes, heads);
+    out.set_attr("head_names", labels_in.attr_strings("head_names"));
+    out.set_attr("subset", subset);
+    out.set_attr("report", report);
+    return {{"metrics", out}};
+  }
 
-    std::vector<ColumnScore> heads, attributes;
+ private:
+  static std::vector<ColumnScore> score_heads(const torch::Tensor& truth, const torch::Tensor& predicted,
+                                              const Artifact& labels_in) {
+    const auto num_classes = labels_in.get("num_classes");
+    const auto& head_names = labels_in.attr_strings("head_names");
+    std::vector<ColumnScore> heads;
     for (std::int64_t h = 0; h < truth.size(1); ++h) {
       heads.push_back(evaluate::score_column(truth.select(1, h), predicted.select(1, h),
                                              num_classes[h].item<std::int64_t>(), head_names[static_cast<size_t>(h)]));
     }
-    const auto& names = labels_in.attr_strings("attribute_names");
-    if (grouped) {
-      // An attribute's baseline is its head's: the group's most common class,
-      // scored per attribute (a group head cannot predict each member's own
-      // majority at once).
-      std::vector<torch::Tensor> constant;
-      for (std::int64_t h = 0; h < truth.size(1); ++h) {
-        const auto column = truth.select(1, h);
-        const auto known = column.index({column >= 0});
-        const auto majority = known.numel() > 0 ? torch::bincount(known).argmax() : torch::zeros({}, torch::kInt64);
-        constant.push_back(torch::where(column < 0, column, majority.expand_as(column)));
-      }
-      const auto constants = torch::stack(constant, 1);
-      for (int a = 0; a < static_cast<int>(names.size()); ++a) {
-        const auto position = facet::pubfig::group_position(a);
-        const auto column = [&](const torch::Tensor& classes) {
-          return evaluate::attribute_column(classes.select(1, position.group), position.cls);
-        };
-        auto score = evaluate::score_column(column(truth), column(predicted), 2, names[static_cast<size_t>(a)]);
-        score.majority = evaluate::score_column(column(truth), column(constants), 2, score.name).accuracy;
-        attributes.push_back(score);
-      }
-    } else {
-      attributes = heads;
-    }
+    return heads;
+  }
 
-    std::string report = fmt::format("# Evaluation on the {} split ({} images)\n\n", subset, rows.numel());
+  /// With grouped heads, each attribute as a yes/no column. An attribute's
+  /// baseline is its head's: the group's most common class, scored per
+  /// attribute (a group head cannot predict each member's own majority at once).
+  static std::vector<ColumnScore> score_group_attributes(const torch::Tensor& truth, const torch::Tensor& predicted,
+                                                         const std::vector<std::string>& names) {
+    std::vector<torch::Tensor> constant;
+    for (std::int64_t h = 0; h < truth.size(1); ++h) {
+      const auto column = truth.select(1, h);
+      const auto known = column.index({column >= 0});
+      const auto majority = known.numel() > 0 ? torch::bincount(known).argmax() : torch::zeros({}, torch::kInt64);
+      constant.push_back(torch::where(column < 0, column, majority.expand_as(column)));
+    }
+    const auto constants = torch::stack(constant, 1);
+    std::vector<ColumnScore> attributes;
+    for (int a = 0; a < static_cast<int>(names.size()); ++a) {
+      const auto position = facet::pubfig::group_position(a);
+      const auto column = [&](const torch::Tensor& classes) {
+        return evaluate::attribute_column(classes.select(1, position.group), position.cls);
+      };
+      auto score = evaluate::score_column(column(truth), column(predicted), 2, names[static_cast<size_t>(a)]);
+      score.majority = evaluate::score_column(column(truth), column(constants), 2, score.name).accuracy;
+      attributes.push_back(score);
+    }
+    return attributes;
+  }
+
+  /// The metrics, the log lines and the Markdown tables.
+  static std::string report_scores(const std::vector<ColumnScore>& attributes, const std::vector<ColumnScore>& heads,
+                                   bool grouped, const Artifact& labels_in, facet::Context& ctx) {
     auto summarise = [&](const std::string& key, const std::vector<ColumnScore>& scores) {
       ctx.metric(key + "mean_accuracy", mean_of(scores, &ColumnScore::accuracy));
       ctx.metric(key + "mean_balanced_accuracy", mean_of(scores, &ColumnScore::balanced_accuracy));
@@ -122,6 +143,7 @@ class EvaluateStep final : public facet::Step {
     };
     summarise("", attributes);
     summarise("head_", heads);
+    std::string report;
     if (labels_in.has_attr("rendered_attributes")) {
       const auto& rendered = labels_in.attr_strings("rendered_attributes");
       std::vector<ColumnScore> shown, noise;
@@ -141,10 +163,11 @@ class EvaluateStep final : public facet::Step {
     ctx.info("mean accuracy {:.4f} over {} attributes (majority baseline {:.4f}), {:.4f} over {} heads",
              mean_of(attributes, &ColumnScore::accuracy), attributes.size(),
              mean_of(attributes, &ColumnScore::majority), mean_of(heads, &ColumnScore::accuracy), heads.size());
-    ctx.save_file("evaluation.md", report);
-    ctx.save_file("accuracy.png", accuracy_png(attributes, fmt::format("Per-attribute accuracy ({} split)", subset)));
+    return report;
+  }
 
-    Artifact out;
+  /// The scores as tensors, one per column, attributes and heads.
+  static Artifact scores_artifact(const std::vector<ColumnScore>& attributes, const std::vector<ColumnScore>& heads) {
     auto column = [](const std::vector<ColumnScore>& scores, double ColumnScore::*field) {
       std::vector<double> v;
       for (const auto& s : scores) v.push_back(s.*field);
@@ -152,6 +175,7 @@ class EvaluateStep final : public facet::Step {
     };
     std::vector<std::string> attribute_names;
     for (const auto& a : attributes) attribute_names.push_back(a.name);
+    Artifact out;
     out.set("accuracy", column(attributes, &ColumnScore::accuracy));
     out.set("balanced_accuracy", column(attributes, &ColumnScore::balanced_accuracy));
     out.set("majority", column(attributes, &ColumnScore::majority));
@@ -159,10 +183,7 @@ class EvaluateStep final : public facet::Step {
     out.set("head_balanced_accuracy", column(heads, &ColumnScore::balanced_accuracy));
     out.set("head_majority", column(heads, &ColumnScore::majority));
     out.set_attr("attribute_names", attribute_names);
-    out.set_attr("head_names", head_names);
-    out.set_attr("subset", subset);
-    out.set_attr("report", report);
-    return {{"metrics", out}};
+    return out;
   }
 };
 
