@@ -38,25 +38,10 @@ class ExtractStep final : public facet::Step {
   Artifacts run(const Artifacts& inputs, const facet::Params& params, facet::Context& ctx) override {
     const Artifact& model = inputs.at("model");
     const Artifact& images = inputs.at("images");
-    // A trained classifier, or a backbone alone (vggface_import: the
-    // pretrained network's features, and no predictions).
-    vggface::AttributeNet net{nullptr};
-    vggface::VggFace backbone{nullptr};
-    std::vector<std::int64_t> num_classes;
-    if (vggface::has_attribute_heads(model)) {
-      net = vggface::load_attribute_net(model, "the 'model' input");
-      backbone = net->backbone;
-      num_classes = net->heads->options().num_classes();
-    } else {
-      backbone = vggface::VggFace(vggface::VggFaceOptions::load(model));
-      vggface::load_backbone(*backbone, model, "the 'model' input");
-      backbone->eval();
-    }
-    if (net) {
-      net->to(ctx.device());  // its backbone too
-    } else {
-      backbone->to(ctx.device());
-    }
+    auto network = load_network(model, ctx.device());
+    auto& net = network.net;  // empty for a backbone alone
+    auto& backbone = network.backbone;
+    const auto& num_classes = network.num_classes;
     const vggface::Preprocessing prep{model.attr_string("preprocessing"), backbone->options().input_size(), false};
     const std::string layer = params.get_string("layer");
     const std::string precision = params.get_string("precision");
@@ -98,6 +83,42 @@ class ExtractStep final : public facet::Step {
 
     Artifact feats;
     feats.set("features", features->finish());
+    carry_along(feats, layer, images, inputs);
+    ctx.info("{} images: {} [{}] and {} head predictions", n, layer, width, heads);
+    const auto head_names = net ? model.attr_strings("head_names") : std::vector<std::string>{};
+    return {{"features", feats},
+            {"predictions",
+             vggface::predictions_artifact(torch::cat(classes), torch::cat(confidence), num_classes, head_names)}};
+  }
+
+ private:
+  /// A trained classifier, or a backbone alone (vggface_import: the
+  /// pretrained network's features, and no predictions; `net` is then empty).
+  struct Network {
+    vggface::AttributeNet net{nullptr};
+    vggface::VggFace backbone{nullptr};
+    std::vector<std::int64_t> num_classes;
+  };
+
+  static Network load_network(const Artifact& model, const torch::Device& device) {
+    Network n;
+    if (vggface::has_attribute_heads(model)) {
+      n.net = vggface::load_attribute_net(model, "the 'model' input");
+      n.backbone = n.net->backbone;
+      n.num_classes = n.net->heads->options().num_classes();
+      n.net->to(device);  // its backbone too
+    } else {
+      n.backbone = vggface::VggFace(vggface::VggFaceOptions::load(model));
+      vggface::load_backbone(*n.backbone, model, "the 'model' input");
+      n.backbone->eval();
+      n.backbone->to(device);
+    }
+    return n;
+  }
+
+  /// What the features output carries beside the activations: the layer,
+  /// the images' person and image ids and, when connected, the labels.
+  static void carry_along(Artifact& feats, const std::string& layer, const Artifact& images, const Artifacts& inputs) {
     feats.set_attr("layer", layer);
     for (const char* pass : {"person", "image_id"}) {
       if (images.has(pass)) feats.set(pass, images.get(pass));
@@ -108,11 +129,6 @@ class ExtractStep final : public facet::Step {
       feats.set("num_classes", labels.get("num_classes"));
       feats.set_attr("head_names", labels.attr_strings("head_names"));
     }
-    ctx.info("{} images: {} [{}] and {} head predictions", n, layer, width, heads);
-    const auto head_names = net ? model.attr_strings("head_names") : std::vector<std::string>{};
-    return {{"features", feats},
-            {"predictions",
-             vggface::predictions_artifact(torch::cat(classes), torch::cat(confidence), num_classes, head_names)}};
   }
 };
 
