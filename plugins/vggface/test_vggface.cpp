@@ -243,3 +243,24 @@ TEST_CASE("vggface: channels-last convolutions give NCHW's outputs and gradients
     CHECK(torch::allclose(p.value().grad(), other[p.key()].grad(), 1e-3, 1e-4 * std::max(scale, 1.0)));
   }
 }
+
+TEST_CASE("vggface: train_subset: judge trains on the persons split sets aside, and needs them", "[vggface]") {
+  auto inputs = test::generator_inputs(32);
+  const auto labels =
+      test::run_step("binarize", {{"attributes", inputs.at("attributes")}}, "{mode: grouped}").at("labels");
+  const std::string small = "{input_size: 32, width: 0.0625, epochs: 1, batch_size: 16, train_subset: judge}";
+  CHECK_THROWS_WITH(
+      test::run_step("vggface", {{"images", inputs.at("images")}, {"labels", labels}, {"split", inputs.at("split")}},
+                     small),
+      Catch::Contains("train_subset: judge but the split has no 'judge' rows; give the split step a judge fraction"));
+  const auto split =
+      test::run_step("split", {{"people", inputs.at("attributes")}}, "{train: 0.5, judge: 0.25, val: 0.0, test: 0.25}")
+          .at("split");
+  REQUIRE(split.num_rows("judge") > 0);
+  std::map<std::string, double> metrics;
+  const auto out = test::run_step("vggface", {{"images", inputs.at("images")}, {"labels", labels}, {"split", split}},
+                                  small, 1, &metrics);
+  // One epoch over the judge's rows: as many training images as it holds.
+  CHECK(out.at("history").num_rows("train_loss") == 1);
+  CHECK(metrics.count("final_train_accuracy") == 1);
+}

@@ -82,21 +82,7 @@ class VggFaceStep final : public facet::Step {
                       "dataset",
                       images.num_rows("images"), labels.size(0)));
     }
-    const auto backbone_options = vggface::VggFaceOptions()
-                                      .input_size(params.get_int("input_size"))
-                                      .width(params.get_float("width"))
-                                      .batch_norm(params.get_bool("batch_norm"))
-                                      .fc_batch_norm(params.get_bool("batch_norm"))
-                                      .dropout(params.get_float("dropout"));
-    const auto heads_options = vggface::AttributeHeadsOptions()
-                                   .in_features(vggface::fc7_width(backbone_options))
-                                   .num_classes(num_classes)
-                                   .shared_fc(params.get_int_list("shared_fc"))
-                                   .dropout(params.get_float("dropout"));
-    vggface::AttributeNet net(backbone_options, heads_options);
-    if (inputs.count("weights") != 0)
-      vggface::load_backbone(*net->backbone, inputs.at("weights"), "the 'weights' input");
-    net->backbone->set_trainable_from(params.get_string("trainable_from"));
+    auto net = build_network(params, num_classes, inputs);
     net->to(ctx.device());
 
     vggface::Preprocessing train_prep{params.get_string("preprocessing"), params.get_int("input_size"),
@@ -111,18 +97,11 @@ class VggFaceStep final : public facet::Step {
       facet::Autocast autocast(precision, device);
       return net->forward(input.slice(0, rows.begin, rows.end).to(device)).to(torch::kFloat32);
     };
-    const auto train_subset = params.get_string("train_subset");
-    if (!split.has(train_subset)) {
-      throw facet::Error(
-          fmt::format("vggface: train_subset: {} but the split has no '{}' rows; give the split step a judge fraction "
-                      "(e.g. judge: 0.15)",
-                      train_subset, train_subset));
-    }
-    const auto train_rows = facet::to_rows(split.get(train_subset));
+    const auto train_rows = facet::to_rows(split.get(train_subset_of(split, params)));
     const auto val_rows = facet::to_rows(split.get("val"));
     facet::RowBatches train(images, "images", train_rows), val(images, "images", val_rows);
     ctx.info("{} parameters ({} trainable), fc7 width {}, {} heads; {} train / {} val images",
-             count(net->parameters(), false), count(net->parameters(), true), heads_options.in_features(),
+             count(net->parameters(), false), count(net->parameters(), true), net->heads->options().in_features(),
              num_classes.size(), train.size(), val.size());
     const auto train_options = vggface::TrainOptions::from(params);
     const vggface::HeadData data{forward, train, val, labels, num_classes};
@@ -144,6 +123,40 @@ class VggFaceStep final : public facet::Step {
   }
 
  private:
+  /// The backbone and heads the parameters describe, started from the
+  /// `weights` input's backbone when connected, frozen below trainable_from.
+  static vggface::AttributeNet build_network(const facet::Params& params, const std::vector<std::int64_t>& num_classes,
+                                             const Artifacts& inputs) {
+    const auto backbone_options = vggface::VggFaceOptions()
+                                      .input_size(params.get_int("input_size"))
+                                      .width(params.get_float("width"))
+                                      .batch_norm(params.get_bool("batch_norm"))
+                                      .fc_batch_norm(params.get_bool("batch_norm"))
+                                      .dropout(params.get_float("dropout"));
+    const auto heads_options = vggface::AttributeHeadsOptions()
+                                   .in_features(vggface::fc7_width(backbone_options))
+                                   .num_classes(num_classes)
+                                   .shared_fc(params.get_int_list("shared_fc"))
+                                   .dropout(params.get_float("dropout"));
+    vggface::AttributeNet net(backbone_options, heads_options);
+    if (inputs.count("weights") != 0)
+      vggface::load_backbone(*net->backbone, inputs.at("weights"), "the 'weights' input");
+    net->backbone->set_trainable_from(params.get_string("trainable_from"));
+    return net;
+  }
+
+  /// The split's subset trained on (train, or judge); an error when the split has none.
+  static std::string train_subset_of(const Artifact& split, const facet::Params& params) {
+    const auto subset = params.get_string("train_subset");
+    if (!split.has(subset)) {
+      throw facet::Error(
+          fmt::format("vggface: train_subset: {} but the split has no '{}' rows; give the split step a judge fraction "
+                      "(e.g. judge: 0.15)",
+                      subset, subset));
+    }
+    return subset;
+  }
+
   static std::int64_t count(const std::vector<torch::Tensor>& params, bool trainable_only) {
     std::int64_t n = 0;
     for (const auto& p : params) n += (!trainable_only || p.requires_grad()) ? p.numel() : 0;
