@@ -81,42 +81,12 @@ class GanStep final : public facet::Step {
                          group);
     gen::seed_noise_per_rank(ctx);
     const std::int64_t epochs = params.get_int("epochs"), batch = params.get_int("batch_size");
-    if (data.train_rows.numel() < batch) {
-      throw facet::Error(fmt::format("the training split has {} faces, fewer than one batch of {}: lower batch_size",
-                                     data.train_rows.numel(), batch));
-    }
-    if (batch < 2 * group.size()) {
-      throw facet::Error(
-          fmt::format("batch_size {} over {} ranks leaves a rank fewer than 2 faces, and batch norm "
-                      "needs 2: raise batch_size to at least {}",
-                      batch, group.size(), 2 * group.size()));
-    }
+    check_batch(batch, data.train_rows.numel(), group.size());
     std::mt19937_64 rng(ctx.seed());
     net->train();
     std::array<double, 4> last{};  // D loss, G loss, D(real), D(fake): the last epoch's means
     for (std::int64_t epoch = 0; epoch < epochs; ++epoch) {
-      const auto order = data.shuffled_train_rows(rng);
-      const std::int64_t steps = order.numel() / batch;  // whole batches: batch norm needs more than one face
-      auto progress = ctx.progress(fmt::format("epoch {}/{}", epoch + 1, epochs), steps, "batches");
-      // Summed where they are computed and read once per epoch: no wait for the device per batch.
-      auto sums = torch::zeros({4}, torch::TensorOptions().dtype(torch::kFloat64).device(ctx.device()));
-      for (std::int64_t k = 0; k < steps; ++k) {
-        const auto batch_rows = order.slice(0, k * batch, (k + 1) * batch);
-        const auto share = facet::share_of(batch, group.rank(), group.size());
-        const auto rows = batch_rows.slice(0, share.begin, share.end);
-        const auto losses = trainer.step(data.pixels(rows), data.condition(rows), batch);
-        sums += torch::stack({losses.discriminator, losses.generator, losses.real_score, losses.fake_score})
-                    .to(torch::kFloat64);
-        if (k % 20 == 0) {
-          progress->note(fmt::format("D {:.3f} G {:.3f}", losses.discriminator.item<double>() * group.size(),
-                                     losses.generator.item<double>() * group.size()));
-        }
-        progress->advance();
-      }
-      progress.reset();
-      auto means = (sums / static_cast<double>(steps)).cpu();
-      group.sum(means);
-      for (std::size_t i = 0; i < last.size(); ++i) last[i] = means[static_cast<std::int64_t>(i)].item<double>();
+      last = train_epoch(trainer, data, batch, rng, fmt::format("epoch {}/{}", epoch + 1, epochs), ctx);
       ctx.info("epoch {}/{}: D loss {:.3f}, G loss {:.3f}, D(real) {:.2f}, D(fake) {:.2f}", epoch + 1, epochs, last[0],
                last[1], last[2], last[3]);
       ctx.scalar("discriminator/loss", epoch + 1, last[0]);
@@ -129,6 +99,53 @@ class GanStep final : public facet::Step {
     ctx.metric("final_generator_loss", last[1]);
     net->eval();
     return gen::finish(gen::gan_artifact(net), data.conditions, params, ctx);
+  }
+
+ private:
+  /// Batch norm needs 2 faces on every rank, and training a whole batch.
+  static void check_batch(std::int64_t batch, std::int64_t train_faces, std::int64_t ranks) {
+    if (train_faces < batch) {
+      throw facet::Error(fmt::format("the training split has {} faces, fewer than one batch of {}: lower batch_size",
+                                     train_faces, batch));
+    }
+    if (batch < 2 * ranks) {
+      throw facet::Error(
+          fmt::format("batch_size {} over {} ranks leaves a rank fewer than 2 faces, and batch norm "
+                      "needs 2: raise batch_size to at least {}",
+                      batch, ranks, 2 * ranks));
+    }
+  }
+
+  /// One pass over the shuffled training faces in whole batches (batch norm
+  /// needs more than one face), each rank taking its share of every batch.
+  /// Returns the epoch's mean D loss, G loss, D(real) and D(fake).
+  static std::array<double, 4> train_epoch(gan::Trainer& trainer, const gen::TrainingData& data, std::int64_t batch,
+                                           std::mt19937_64& rng, const std::string& label, facet::Context& ctx) {
+    auto& group = ctx.group();
+    const auto order = data.shuffled_train_rows(rng);
+    const std::int64_t steps = order.numel() / batch;
+    auto progress = ctx.progress(label, steps, "batches");
+    // Summed where they are computed and read once per epoch: no wait for the device per batch.
+    auto sums = torch::zeros({4}, torch::TensorOptions().dtype(torch::kFloat64).device(ctx.device()));
+    for (std::int64_t k = 0; k < steps; ++k) {
+      const auto batch_rows = order.slice(0, k * batch, (k + 1) * batch);
+      const auto share = facet::share_of(batch, group.rank(), group.size());
+      const auto rows = batch_rows.slice(0, share.begin, share.end);
+      const auto losses = trainer.step(data.pixels(rows), data.condition(rows), batch);
+      sums += torch::stack({losses.discriminator, losses.generator, losses.real_score, losses.fake_score})
+                  .to(torch::kFloat64);
+      if (k % 20 == 0) {
+        progress->note(fmt::format("D {:.3f} G {:.3f}", losses.discriminator.item<double>() * group.size(),
+                                   losses.generator.item<double>() * group.size()));
+      }
+      progress->advance();
+    }
+    progress.reset();
+    auto means = (sums / static_cast<double>(steps)).cpu();
+    group.sum(means);
+    std::array<double, 4> out{};
+    for (std::size_t i = 0; i < out.size(); ++i) out[i] = means[static_cast<std::int64_t>(i)].item<double>();
+    return out;
   }
 };
 
