@@ -71,6 +71,28 @@ std::string folder_name(size_t index, const std::string& label) {
   return out;
 }
 
+/// Two table rows: each column's mean and its standard deviation (n - 1),
+/// blank where a column has too few values; the last cell counts the runs.
+std::vector<std::vector<std::string>> mean_and_spread_rows(const std::vector<std::vector<double>>& columns) {
+  std::vector<std::vector<std::string>> rows;
+  for (const bool spread : {false, true}) {
+    std::vector<std::string> row = {spread ? "standard deviation" : "mean"};
+    for (const auto& values : columns) {
+      if (values.size() < (spread ? 2u : 1u)) {
+        row.emplace_back();
+        continue;
+      }
+      double mean = 0, squares = 0;
+      for (double v : values) mean += v / static_cast<double>(values.size());
+      for (double v : values) squares += (v - mean) * (v - mean);
+      row.push_back(fmt::format("{:.4f}", spread ? std::sqrt(squares / static_cast<double>(values.size() - 1)) : mean));
+    }
+    row.push_back(fmt::format("{} runs", columns.empty() ? 0 : columns.front().size()));
+    rows.push_back(std::move(row));
+  }
+  return rows;
+}
+
 /// summary.csv, summary.md and summary.png: the varied values, then the collected metrics.
 void write_summary(const fs::path& dir, const Sweep& sweep, const std::vector<Variant>& variants,
                    const std::vector<RunSummary>& results, RunLog& log) {
@@ -113,20 +135,7 @@ void write_summary(const fs::path& dir, const Sweep& sweep, const std::vector<Va
   }
   // Over seeds alone, every figure is reported as a mean with its spread.
   if (sweep.vary.size() == 1 && sweep.vary.front().first == "seed") {
-    for (const bool spread : {false, true}) {
-      std::vector<std::string> row = {spread ? "standard deviation" : "mean"};
-      for (const auto& values : columns) {
-        if (values.size() < (spread ? 2u : 1u)) {
-          row.emplace_back();
-          continue;
-        }
-        double mean = 0, squares = 0;
-        for (double v : values) mean += v / static_cast<double>(values.size());
-        for (double v : values) squares += (v - mean) * (v - mean);
-        row.push_back(
-            fmt::format("{:.4f}", spread ? std::sqrt(squares / static_cast<double>(values.size() - 1)) : mean));
-      }
-      row.push_back(fmt::format("{} runs", columns.empty() ? 0 : columns.front().size()));
+    for (const auto& row : mean_and_spread_rows(columns)) {
       std::vector<std::string> fields;
       for (const auto& f : row) fields.push_back(csv_field(f));
       csv += fmt::format("{}\n", fmt::join(fields, ","));
