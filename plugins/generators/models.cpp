@@ -9,71 +9,106 @@
 
 namespace facet::generators {
 
+namespace {
+
+/// One option of a model, saved as an attribute of its artifact and loaded
+/// back: each model's options are listed once, and both directions follow
+/// the list.
+template <typename Options>
+struct OptionField {
+  const char* attr;
+  void (*save)(const Options&, const char*, Artifact&);
+  void (*load)(Options&, const char*, const Artifact&);
+};
+
+#define FACET_INT_OPTION(Options, attr, option)                                                                       \
+  OptionField<Options> {                                                                                              \
+    attr, [](const Options& o, const char* a, Artifact& m) { m.set_attr(a, static_cast<std::int64_t>(o.option())); }, \
+        [](Options& o, const char* a, const Artifact& m) { o.option(m.attr_int(a)); }                                 \
+  }
+#define FACET_BOOL_OPTION(Options, attr, option)                                           \
+  OptionField<Options> {                                                                   \
+    attr,                                                                                  \
+        [](const Options& o, const char* a, Artifact& m) {                                 \
+          m.set_attr(a, static_cast<std::int64_t>(o.option() ? 1 : 0));                    \
+        },                                                                                 \
+        [](Options& o, const char* a, const Artifact& m) { o.option(m.attr_int(a) != 0); } \
+  }
+#define FACET_FLOAT_OPTION(Options, attr, option)                                                               \
+  OptionField<Options> {                                                                                        \
+    attr, [](const Options& o, const char* a, Artifact& m) { m.set_attr(a, static_cast<double>(o.option())); }, \
+        [](Options& o, const char* a, const Artifact& m) { o.option(m.attr_float(a)); }                         \
+  }
+
+const std::vector<OptionField<draw::DrawOptions>>& draw_fields() {
+  using O = draw::DrawOptions;
+  static const std::vector<OptionField<O>> fields = {FACET_INT_OPTION(O, "size", size),
+                                                     FACET_INT_OPTION(O, "channels", channels),
+                                                     FACET_INT_OPTION(O, "glimpses", glimpses),
+                                                     FACET_BOOL_OPTION(O, "attention", attention),
+                                                     FACET_INT_OPTION(O, "read_n", read_n),
+                                                     FACET_INT_OPTION(O, "write_n", write_n),
+                                                     FACET_INT_OPTION(O, "encoder", encoder),
+                                                     FACET_INT_OPTION(O, "decoder", decoder),
+                                                     FACET_INT_OPTION(O, "latent", latent),
+                                                     FACET_INT_OPTION(O, "condition_width", condition),
+                                                     FACET_FLOAT_OPTION(O, "temperature", temperature)};
+  return fields;
+}
+
+const std::vector<OptionField<gan::GanOptions>>& gan_fields() {
+  using O = gan::GanOptions;
+  static const std::vector<OptionField<O>> fields = {FACET_INT_OPTION(O, "size", size),
+                                                     FACET_INT_OPTION(O, "channels", channels),
+                                                     FACET_INT_OPTION(O, "noise", noise),
+                                                     FACET_INT_OPTION(O, "width", width),
+                                                     FACET_INT_OPTION(O, "condition_width", condition),
+                                                     FACET_INT_OPTION(O, "embedding", embedding),
+                                                     FACET_BOOL_OPTION(O, "spectral_norm", spectral_norm)};
+  return fields;
+}
+
+#undef FACET_INT_OPTION
+#undef FACET_BOOL_OPTION
+#undef FACET_FLOAT_OPTION
+
+template <typename Options>
+void save_options(const Options& options, const std::vector<OptionField<Options>>& fields, Artifact& model) {
+  for (const auto& f : fields) f.save(options, f.attr, model);
+}
+
+template <typename Options>
+Options load_options(const Artifact& model, const std::vector<OptionField<Options>>& fields) {
+  Options options;
+  for (const auto& f : fields) f.load(options, f.attr, model);
+  return options;
+}
+
+}  // namespace
+
 Artifact draw_artifact(draw::Draw& net) {
-  const auto& o = net->options();
   Artifact model = module_to_artifact(*net);
   model.set_attr("architecture", std::string("draw"));
-  for (const auto& [name, value] :
-       std::vector<std::pair<std::string, std::int64_t>>{{"size", o.size()},
-                                                         {"channels", o.channels()},
-                                                         {"glimpses", o.glimpses()},
-                                                         {"attention", o.attention() ? 1 : 0},
-                                                         {"read_n", o.read_n()},
-                                                         {"write_n", o.write_n()},
-                                                         {"encoder", o.encoder()},
-                                                         {"decoder", o.decoder()},
-                                                         {"latent", o.latent()},
-                                                         {"condition_width", o.condition()}}) {
-    model.set_attr(name, value);
-  }
-  model.set_attr("temperature", o.temperature());
+  save_options(net->options(), draw_fields(), model);
   return model;
 }
 
 draw::Draw load_draw(const Artifact& model) {
-  draw::Draw net(draw::DrawOptions()
-                     .size(model.attr_int("size"))
-                     .channels(model.attr_int("channels"))
-                     .glimpses(model.attr_int("glimpses"))
-                     .attention(model.attr_int("attention") != 0)
-                     .read_n(model.attr_int("read_n"))
-                     .write_n(model.attr_int("write_n"))
-                     .encoder(model.attr_int("encoder"))
-                     .decoder(model.attr_int("decoder"))
-                     .latent(model.attr_int("latent"))
-                     .condition(model.attr_int("condition_width"))
-                     .temperature(model.attr_float("temperature")));
+  draw::Draw net(load_options(model, draw_fields()));
   load_module(*net, model, "the DRAW model");
   net->eval();
   return net;
 }
 
 Artifact gan_artifact(gan::Gan& net) {
-  const auto& o = net->options();
   Artifact model = module_to_artifact(*net);
   model.set_attr("architecture", std::string("gan"));
-  for (const auto& [name, value] :
-       std::vector<std::pair<std::string, std::int64_t>>{{"size", o.size()},
-                                                         {"channels", o.channels()},
-                                                         {"noise", o.noise()},
-                                                         {"width", o.width()},
-                                                         {"condition_width", o.condition()},
-                                                         {"embedding", o.embedding()},
-                                                         {"spectral_norm", o.spectral_norm() ? 1 : 0}}) {
-    model.set_attr(name, value);
-  }
+  save_options(net->options(), gan_fields(), model);
   return model;
 }
 
 gan::Gan load_gan(const Artifact& model) {
-  gan::Gan net(gan::GanOptions()
-                   .size(model.attr_int("size"))
-                   .channels(model.attr_int("channels"))
-                   .noise(model.attr_int("noise"))
-                   .width(model.attr_int("width"))
-                   .condition(model.attr_int("condition_width"))
-                   .embedding(model.attr_int("embedding"))
-                   .spectral_norm(model.attr_int("spectral_norm") != 0));
+  gan::Gan net(load_options(model, gan_fields()));
   load_module(*net, model, "the GAN model");
   net->eval();
   return net;
