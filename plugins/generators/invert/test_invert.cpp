@@ -89,8 +89,10 @@ TEST_CASE("invert step: Gaussians over the classifier layer, faces pulled toward
   invert::LayerGaussians g{model.get("gaussians.mean"),      model.get("gaussians.std"),
                            model.get("gaussians.count"),     model.get("gaussians.spread"),
                            model.get("gaussians.mean_face"), model.get("gaussians.faces")};
-  const auto [target, weight] =
-      g.target({black, pubfig::index_of("Eyeglasses")}, model.attr_strings("attribute_names"));
+  // Named tensors, not a structured binding: C++17 lambdas cannot capture those (clang refuses).
+  const auto goal = g.target({black, pubfig::index_of("Eyeglasses")}, model.attr_strings("attribute_names"));
+  const auto& target = goal.first;
+  const auto& weight = goal.second;
   auto distance = [&](const torch::Tensor& images) {  // images [B, 3, 16, 16] in [0, 1]
     const auto a =
         net->backbone->forward(vggface::preprocess(images * 255.0f, {"unit", 32, false}, rng), "conv2_1").flatten(1);
