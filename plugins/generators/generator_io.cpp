@@ -248,6 +248,11 @@ torch::Tensor split_rows(const Artifacts& inputs, const std::string& subset, std
   return rows;
 }
 
+torch::Tensor evenly_spaced_rows(const torch::Tensor& rows, std::int64_t count) {
+  const auto picks = torch::linspace(0, static_cast<double>(rows.numel() - 1), std::min(count, rows.numel()));
+  return rows.index_select(0, picks.round().to(torch::kInt64));
+}
+
 TrainingData::TrainingData(const Artifacts& inputs, const std::string& mode, std::int64_t size, Context& ctx) {
   const Artifact& images = inputs.at("images");
   const Artifact& attributes = inputs.at("attributes");
@@ -271,10 +276,7 @@ TrainingData::TrainingData(const Artifacts& inputs, const std::string& mode, std
 
   conditions.mode = mode;
   // The faces requests start from: training faces evenly spaced.
-  starting_rows = train_rows.index_select(
-      0, torch::linspace(0, static_cast<double>(train_rows.numel() - 1), std::min(kStartingFaces, train_rows.numel()))
-             .round()
-             .to(torch::kInt64));
+  starting_rows = evenly_spaced_rows(train_rows, kStartingFaces);
   if (mode != "none") conditions.base_signs = signs.index_select(0, starting_rows).to(torch::kInt8);
   if (mode == "attributes") {
     condition_ = signs;

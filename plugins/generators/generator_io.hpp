@@ -83,6 +83,8 @@ struct ConditionModel {
 
 /// The attributes input's scores as signs [N, A]: +1, -1, 0 where unknown.
 torch::Tensor attribute_signs(const Artifact& attributes);
+/// At most `count` of `rows` [K], evenly spaced (the first and the last included).
+torch::Tensor evenly_spaced_rows(const torch::Tensor& rows, std::int64_t count);
 /// Rows of the images and attributes inputs; an error when they differ.
 std::int64_t dataset_rows(const Artifacts& inputs);
 /// Rows of `subset` (train or test) from the split input; without one, every

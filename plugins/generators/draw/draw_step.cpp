@@ -143,11 +143,7 @@ class DrawStep final : public facet::Step {
       // fixed before the test data is seen, its sigma fitted to training
       // faces (up to kSigmaFaces of them, evenly spaced). The figure above
       // refits sigma to the test faces themselves, which can only lower it.
-      const auto& train = data_.train_rows;
-      const auto picked = train.index_select(
-          0, torch::linspace(0, static_cast<double>(train.numel() - 1), std::min(kSigmaFaces, train.numel()))
-                 .round()
-                 .to(torch::kInt64));
+      const auto picked = gen::evenly_spaced_rows(data_.train_rows, kSigmaFaces);
       const auto train_squared_error = summed(picked).first;
       const double train_pixels = pixels_ * static_cast<double>(picked.numel());
       const auto fixed = draw::fitted_gaussian_nll(reconstruction_sum, pixels_ * images,
