@@ -260,7 +260,17 @@ TEST_CASE("vggface: train_subset: judge trains on the persons split sets aside, 
   std::map<std::string, double> metrics;
   const auto out = test::run_step("vggface", {{"images", inputs.at("images")}, {"labels", labels}, {"split", split}},
                                   small, 1, &metrics);
-  // One epoch over the judge's rows: as many training images as it holds.
   CHECK(out.at("history").num_rows("train_loss") == 1);
   CHECK(metrics.count("final_train_accuracy") == 1);
+  // Same seed and settings on the split's train rows: other rows, other weights.
+  std::string on_train = small;
+  on_train.replace(on_train.find("judge"), 5, "train");
+  const auto other =
+      test::run_step("vggface", {{"images", inputs.at("images")}, {"labels", labels}, {"split", split}}, on_train, 1);
+  bool differs = false;
+  for (const auto& name : out.at("model").tensor_names()) {
+    const auto a = out.at("model").get(name), b = other.at("model").get(name);
+    differs = differs || a.sizes() != b.sizes() || !torch::equal(a, b);
+  }
+  CHECK(differs);
 }
