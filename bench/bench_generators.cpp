@@ -11,6 +11,8 @@
 #include <fmt/format.h>
 #include <torch/torch.h>
 
+#include <facet/heap.hpp>
+
 #include "draw/draw_model.hpp"
 #include "gan/gan_model.hpp"
 
@@ -36,6 +38,7 @@ double steps_per_second(std::int64_t steps, F&& step) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  facet::keep_freed_memory();  // as the runner does
   std::int64_t size = 32, batch = 64, threads = 2, steps = 10, glimpses = 12, condition = 73;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];

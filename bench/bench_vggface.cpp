@@ -13,6 +13,7 @@
 #include <fmt/format.h>
 #include <torch/torch.h>
 
+#include <facet/heap.hpp>
 #include <facet/precision.hpp>
 
 #include <vggface/attribute_net.hpp>
@@ -27,6 +28,7 @@ double median(std::vector<double> v) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  facet::keep_freed_memory();  // as the runner does
   double width = 0.125;
   std::int64_t size = 64, batch = 64, threads = 2, steps = 20, heads = 42;
   std::string precision = "fp32";

@@ -12,6 +12,7 @@
 #include "executor.hpp"
 #include "facet/artifact_file.hpp"
 #include "facet/files.hpp"
+#include "facet/heap.hpp"
 #include "generate.hpp"
 #include "launcher.hpp"
 #include "pipeline.hpp"
@@ -182,6 +183,7 @@ int run_command(const std::string& command, const std::vector<std::string>& args
 }  // namespace
 
 int main(int argc, char** argv) {
+  keep_freed_memory();
   init_hdf5();  // before anything else touches HDF5
   po::options_description visible("options");
   visible.add_options()("help,h", "show this help")(
