@@ -2,6 +2,7 @@
 // baseline's settings, and peak RSS. bench/generators_vs_pytorch.sh runs it
 // beside the same models in PyTorch (bench/generators_reference.py).
 //   build/bin/bench_generators [--size 32] [--batch 64] [--threads 2] [--steps 10] [--glimpses 12] [--condition 73]
+//                              [--bf16 1] (the forward passes under bfloat16 autocast, as precision: bf16)
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -12,6 +13,7 @@
 #include <torch/torch.h>
 
 #include <facet/heap.hpp>
+#include <facet/precision.hpp>
 
 #include "draw/draw_model.hpp"
 #include "gan/gan_model.hpp"
@@ -40,6 +42,7 @@ double steps_per_second(std::int64_t steps, F&& step) {
 int main(int argc, char** argv) {
   facet::keep_freed_memory();  // as the runner does
   std::int64_t size = 32, batch = 64, threads = 2, steps = 10, glimpses = 12, condition = 73;
+  std::string precision = "fp32";
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
     const auto value = std::stoll(argv[i + 1]);
@@ -49,6 +52,7 @@ int main(int argc, char** argv) {
     else if (flag == "--steps") steps = value;
     else if (flag == "--glimpses") glimpses = value;
     else if (flag == "--condition") condition = value;
+    else if (flag == "--bf16") precision = value != 0 ? "bf16" : "fp32";
   }
   torch::set_num_threads(static_cast<int>(threads));
   torch::manual_seed(0);
@@ -63,9 +67,13 @@ int main(int argc, char** argv) {
   const double pixels = static_cast<double>(x.numel());
   const double draw_rate = steps_per_second(steps, [&] {
     adam.zero_grad();
-    const auto out = net->forward(x, c);
-    auto loss = draw::fitted_gaussian_nll((torch::sigmoid(out.canvas) - x).pow(2).sum(), pixels);
-    for (const auto& kl : out.kl) loss = loss + 4.0 * kl.sum();
+    draw::DrawOutput out;
+    {
+      facet::Autocast autocast(precision, torch::kCPU);
+      out = net->forward(x, c);
+    }
+    auto loss = draw::fitted_gaussian_nll((torch::sigmoid(out.canvas.to(torch::kFloat32)) - x).pow(2).sum(), pixels);
+    for (const auto& kl : out.kl) loss = loss + 4.0 * kl.to(torch::kFloat32).sum();
     (loss / static_cast<double>(batch)).backward();
     torch::nn::utils::clip_grad_norm_(net->parameters(), 10.0);
     adam.step();
@@ -73,7 +81,7 @@ int main(int argc, char** argv) {
 
   // The GAN as the gan step trains it (its defaults: width 32, noise 64, spectral norm, mismatch).
   gan::Gan gan_net(gan::GanOptions().size(size).width(32).condition(condition));
-  gan::Trainer trainer(gan_net, gan::TrainingOptions());
+  gan::Trainer trainer(gan_net, gan::TrainingOptions().precision(precision));
   gan_net->train();
   const double gan_rate = steps_per_second(steps, [&] { trainer.step(x, c); });
 

@@ -9,6 +9,8 @@ import torch.nn.functional as F
 args = dict(zip(sys.argv[1::2], sys.argv[2::2]))
 size = int(args.get("--size", 32)); batch = int(args.get("--batch", 64)); threads = int(args.get("--threads", 2))
 steps = int(args.get("--steps", 10)); glimpses = int(args.get("--glimpses", 12)); cond = int(args.get("--condition", 73))
+bf16 = float(args.get("--bf16", 0)) != 0  # the forward passes under bfloat16 autocast, one scope each, as facet's
+autocast = lambda: torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16)
 torch.set_num_threads(threads); torch.manual_seed(0)
 x = torch.rand(batch, 3, size, size); c = torch.randn(batch, cond)
 
@@ -64,7 +66,9 @@ draw = Draw(size, glimpses, cond)
 adam = torch.optim.Adam(draw.parameters(), lr=2e-3)
 def draw_step():
     adam.zero_grad()
-    canvas, kls = draw(x, c)
+    with autocast():
+        canvas, kls = draw(x, c)
+    canvas, kls = canvas.float(), [k.float() for k in kls]
     squared = (torch.sigmoid(canvas) - x).pow(2).sum()  # draw::fitted_gaussian_nll
     variance = (squared.detach() / x.numel()).clamp_min(1e-6)
     nll = 0.5 * squared / variance + 0.5 * x.numel() * (variance.log() + math.log(2 * math.pi))
@@ -114,17 +118,20 @@ g, d = G(), D()
 g_opt = torch.optim.Adam(g.parameters(), lr=2e-4, betas=(0.5, 0.999))
 d_opt = torch.optim.Adam(d.parameters(), lr=2e-4, betas=(0.5, 0.999))
 def gan_step():
-    fake = g(torch.randn(batch, noise), c)
+    with autocast():
+        fake = g(torch.randn(batch, noise), c).float()
     d_opt.zero_grad()
-    d_real, d_fake = d(x * 2 - 1, c), d(fake.detach(), c)
-    d_wrong = d(x * 2 - 1, c.roll(1, 0))  # the step's matching-aware discriminator (mismatch: true)
+    with autocast():
+        d_real, d_fake = d(x * 2 - 1, c).float(), d(fake.detach(), c).float()
+        d_wrong = d(x * 2 - 1, c.roll(1, 0)).float()  # the step's matching-aware discriminator (mismatch: true)
     loss = F.binary_cross_entropy_with_logits(d_real, torch.full_like(d_real, 0.9)) + 0.5 * (
         F.binary_cross_entropy_with_logits(d_fake, torch.zeros_like(d_fake)) +
         F.binary_cross_entropy_with_logits(d_wrong, torch.zeros_like(d_wrong)))
     loss.backward(); d_opt.step()
     for p in d.parameters(): p.requires_grad_(False)
     g_opt.zero_grad()
-    out = d(fake, c)
+    with autocast():
+        out = d(fake, c).float()
     F.binary_cross_entropy_with_logits(out, torch.ones_like(out)).backward(); g_opt.step()
     for p in d.parameters(): p.requires_grad_(True)
     loss.item(); torch.sigmoid(d_real).mean().item(); torch.sigmoid(d_fake).mean().item()

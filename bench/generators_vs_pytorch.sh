@@ -3,7 +3,7 @@
 # PyTorch for Python on the same LibTorch 1.13.1: same models, batch and
 # threads, at the baseline's settings (32 px, 12 glimpses, the 73 attributes as
 # the condition; --condition 512 for fc7 at the baseline's width).
-#   bench/generators_vs_pytorch.sh [build-dir] [-- bench flags, e.g. --size 32 --batch 64 --glimpses 12]
+#   bench/generators_vs_pytorch.sh [build-dir] [-- bench flags, e.g. --size 32 --batch 64 --glimpses 12 --bf16 1]
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${1:-$root/build}"; shift || true

@@ -82,6 +82,11 @@ c10::ScalarType autocast_dtype(bool cuda) {
 
 }  // namespace
 
+c10::optional<c10::ScalarType> active_autocast_dtype(torch::Device device) {
+  if (!autocast_enabled(device.is_cuda())) return c10::nullopt;
+  return autocast_dtype(device.is_cuda());
+}
+
 Autocast::Autocast(const std::string& precision, torch::Device device) {
   if (precision != "bf16") return;
   active_ = true;

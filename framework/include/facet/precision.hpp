@@ -25,6 +25,11 @@ FACET_API bool cpu_has_native_bf16();
 /// The CPU's model name, for messages ("Intel(R) Xeon(R) Platinum 8488C").
 FACET_API std::string cpu_model_name();
 
+/// The lower precision that autocast gives matrix products and convolutions
+/// on `device` right now, or nullopt outside an Autocast scope. For operations
+/// of a plugin's own that autocast does not know (a custom autograd function).
+FACET_API c10::optional<c10::ScalarType> active_autocast_dtype(torch::Device device);
+
 /// LibTorch's autocast for one scope. With precision "bf16", matrix products
 /// and convolutions on `device` run in bfloat16 while the weights stay
 /// float32 (their gradients too); precision "fp32" changes nothing. Cast what

@@ -2,6 +2,7 @@
 // or on the classifier's fc7 features (the DeepFace seed's proposal), and
 // draws faces for attribute requests.
 #include <facet/plugin.hpp>
+#include <facet/precision.hpp>
 
 #include "draw_model.hpp"
 #include "generator_io.hpp"
@@ -23,7 +24,7 @@ class DrawStep final : public facet::Step {
   facet::StepInfo info() const override {
     return {
         "draw",
-        "1.11",
+        "1.12",
         "DRAW recurrent VAE with Gaussian attention, its states initialised from attributes or fc7 features",
         "generator",
         {ParamSpec::choice("condition", "attributes", {"attributes", "features", "none"},
@@ -58,7 +59,10 @@ class DrawStep final : public facet::Step {
                          "beta: weight of the KL terms while training (above 1: less in the latents, "
                          "more left to the condition; 1: the ELBO itself)")
              .range(0.0, 1000.0),
-         gen::emphasis_spec(), gen::requests_spec(), gen::per_request_spec()},
+         facet::precision_spec(),
+         gen::emphasis_spec(),
+         gen::requests_spec(),
+         gen::per_request_spec()},
         gen::input_ports(),
         gen::output_ports(),
         facet::Parallelism::DataParallel};
@@ -109,6 +113,7 @@ class DrawStep final : public facet::Step {
           clip_(params.get_float("clip")),
           kl_weight_(params.get_float("kl_weight")),
           gaussian_(params.get_string("likelihood") == "gaussian"),
+          precision_(params.get_string("precision")),
           pixels_(static_cast<double>(3 * params.get_int("size") * params.get_int("size"))),
           rng_(ctx.seed()) {
       gen::seed_noise_per_rank(ctx);
@@ -162,13 +167,17 @@ class DrawStep final : public facet::Step {
     /// Gaussian, cross-entropy in nats for the Bernoulli) and the summed KL of the glimpses.
     std::pair<torch::Tensor, torch::Tensor> terms(const torch::Tensor& rows) {
       const auto x = data_.pixels(rows);
-      const auto out = net_->forward(x, data_.condition(rows));
+      draw::DrawOutput out;
+      {
+        facet::Autocast autocast(precision_, x.device());
+        out = net_->forward(x, data_.condition(rows));
+      }
+      const auto canvas = out.canvas.to(torch::kFloat32);  // the terms in float32
       auto reconstruction =
-          gaussian_
-              ? (torch::sigmoid(out.canvas) - x).pow(2).sum({1, 2, 3})
-              : torch::binary_cross_entropy_with_logits(out.canvas, x, {}, {}, torch::Reduction::None).sum({1, 2, 3});
+          gaussian_ ? (torch::sigmoid(canvas) - x).pow(2).sum({1, 2, 3})
+                    : torch::binary_cross_entropy_with_logits(canvas, x, {}, {}, torch::Reduction::None).sum({1, 2, 3});
       auto kl = torch::zeros_like(reconstruction);
-      for (const auto& k : out.kl) kl = kl + k;
+      for (const auto& k : out.kl) kl = kl + k.to(torch::kFloat32);
       return {reconstruction, kl};
     }
 
@@ -241,6 +250,7 @@ class DrawStep final : public facet::Step {
     const std::int64_t epochs_, batch_;
     const double clip_, kl_weight_;
     const bool gaussian_;
+    const std::string precision_;  ///< of the forward passes: fp32 or bf16
     const double pixels_;
     std::mt19937_64 rng_;
   };

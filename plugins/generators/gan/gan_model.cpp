@@ -1,5 +1,7 @@
 #include "gan_model.hpp"
 
+#include <facet/precision.hpp>
+
 #include <stdexcept>
 
 namespace facet::generators::gan {
@@ -82,6 +84,12 @@ TransposedConv2dImpl::TransposedConv2dImpl(const torch::nn::ConvTranspose2dOptio
 }
 
 torch::Tensor TransposedConv2dImpl::forward(const torch::Tensor& x) {
+  // Autocast knows convolutions, not this function: under it, input, weight
+  // and bias take its lower precision here, as a convolution's would.
+  if (const auto dtype = facet::active_autocast_dtype(x.device())) {
+    const auto out = AdjointConv::apply(x.to(*dtype), weight.to(*dtype), stride_, padding_);
+    return bias.defined() ? out + bias.to(*dtype).view({1, -1, 1, 1}) : out;
+  }
   const auto out = AdjointConv::apply(x, weight, stride_, padding_);
   return bias.defined() ? out + bias.view({1, -1, 1, 1}) : out;
 }
@@ -195,15 +203,19 @@ void Trainer::share_buffers() {
 
 Trainer::Verdicts Trainer::discriminate(const torch::Tensor& real, const torch::Tensor& fake,
                                         const torch::Tensor& condition) {
+  facet::Autocast autocast(options_.precision(), real.device());
+  const auto judge = [&](const torch::Tensor& x, const torch::Tensor& c) {
+    return gan_->discriminator(x, c).to(torch::kFloat32);  // losses in float32
+  };
   Verdicts v;
-  v.d_real = gan_->discriminator(real, condition);
-  v.d_fake = gan_->discriminator(fake, condition);
+  v.d_real = judge(real, condition);
+  v.d_fake = judge(fake, condition);
   const auto fakes_loss = [](const torch::Tensor& d) {
     return F::binary_cross_entropy_with_logits(d, torch::zeros_like(d));
   };
   v.loss = F::binary_cross_entropy_with_logits(v.d_real, torch::full_like(v.d_real, options_.real_label()));
   if (options_.mismatch() && condition.defined() && real.size(0) > 1) {
-    const auto d_wrong = gan_->discriminator(real, condition.roll(1, 0));  // each face with its neighbour's condition
+    const auto d_wrong = judge(real, condition.roll(1, 0));  // each face with its neighbour's condition
     v.loss = v.loss + 0.5 * (fakes_loss(v.d_fake) + fakes_loss(d_wrong));
   } else {
     v.loss = v.loss + fakes_loss(v.d_fake);
@@ -217,14 +229,18 @@ torch::Tensor Trainer::discriminator_loss(const torch::Tensor& real, const torch
 }
 
 torch::Tensor Trainer::generator_loss(const torch::Tensor& fake, const torch::Tensor& condition) {
-  const auto d_fake = gan_->discriminator(fake, condition);
+  facet::Autocast autocast(options_.precision(), fake.device());
+  const auto d_fake = gan_->discriminator(fake, condition).to(torch::kFloat32);
   return F::binary_cross_entropy_with_logits(d_fake, torch::ones_like(d_fake));  // the non-saturating loss
 }
 
 StepLosses Trainer::step(const torch::Tensor& real, const torch::Tensor& condition, std::int64_t batch_rows) {
   const double share = batch_rows > 0 ? static_cast<double>(real.size(0)) / static_cast<double>(batch_rows) : 1.0;
   const auto z = torch::randn({real.size(0), gan_->options().noise()});
-  const auto fake = gan_->generator(z, condition);
+  const auto fake = [&] {
+    facet::Autocast autocast(options_.precision(), real.device());
+    return gan_->generator(z, condition).to(torch::kFloat32);
+  }();
 
   d_opt_.zero_grad();
   const auto verdicts = discriminate(real * 2 - 1, fake.detach(), condition);

@@ -106,6 +106,9 @@ struct TrainingOptions {
   /// Matching-aware discriminator (Reed et al., 2016): real faces shown with
   /// another face's condition are fakes too, so D checks the condition.
   TORCH_ARG(bool, mismatch) = true;
+  /// fp32 or bf16: the forward passes under facet::Autocast, one scope each
+  /// (a scope's cached bfloat16 weights must not outlive an update).
+  TORCH_ARG(std::string, precision) = "fp32";
 };
 
 /// One step's losses as 0-d tensors on the model's device (read them when

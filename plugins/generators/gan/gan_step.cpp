@@ -3,6 +3,7 @@
 #include <array>
 
 #include <facet/plugin.hpp>
+#include <facet/precision.hpp>
 
 #include "gan_model.hpp"
 #include "generator_io.hpp"
@@ -21,7 +22,7 @@ class GanStep final : public facet::Step {
   facet::StepInfo info() const override {
     return {
         "gan",
-        "1.6",
+        "1.7",
         "Conditional DCGAN: attributes (or fc7 features) join the generator's noise and the discriminator's first "
         "layer",
         "generator",
@@ -47,7 +48,7 @@ class GanStep final : public facet::Step {
          ParamSpec::flag("mismatch", true,
                          "matching-aware discriminator: real faces with another face's condition "
                          "count as fakes (Reed et al. 2016)"),
-         gen::emphasis_spec(), gen::requests_spec(), gen::per_request_spec()},
+         facet::precision_spec(), gen::emphasis_spec(), gen::requests_spec(), gen::per_request_spec()},
         gen::input_ports(),
         gen::output_ports(),
         facet::Parallelism::DataParallel};
@@ -77,7 +78,8 @@ class GanStep final : public facet::Step {
                              .lr(params.get_float("lr"))
                              .beta1(params.get_float("beta1"))
                              .real_label(params.get_float("real_label"))
-                             .mismatch(params.get_bool("mismatch")),
+                             .mismatch(params.get_bool("mismatch"))
+                             .precision(params.get_string("precision")),
                          group);
     gen::seed_noise_per_rank(ctx);
     const std::int64_t epochs = params.get_int("epochs"), batch = params.get_int("batch_size");

@@ -1,6 +1,7 @@
 #include <torch/torch.h>
 #include <catch2/catch.hpp>
 
+#include "facet/precision.hpp"
 #include "facet/pubfig.hpp"
 #include "gan_model.hpp"
 #include "test_support.hpp"
@@ -71,6 +72,25 @@ TEST_CASE("gan: the transposed convolution equals LibTorch's in value and in eve
   }
   CHECK_THROWS_WITH(gan::TransposedConv2d(torch::nn::ConvTranspose2dOptions(2, 2, 4).stride(2).output_padding(1)),
                     Catch::Contains("without dilation, groups or output padding"));
+}
+
+TEST_CASE("gan: under bf16 autocast the transposed convolution runs in bfloat16 and trains float32 weights",
+          "[gan][precision]") {
+  torch::manual_seed(6);
+  gan::TransposedConv2d conv(torch::nn::ConvTranspose2dOptions(6, 4, 4).stride(2).padding(1));
+  const auto x = torch::randn({3, 6, 4, 4});
+  const auto exact = conv->forward(x);
+  torch::Tensor rounded;
+  {
+    facet::Autocast autocast("bf16", torch::kCPU);
+    rounded = conv->forward(x);
+  }
+  CHECK(rounded.scalar_type() == torch::kBFloat16);
+  CHECK((rounded.to(torch::kFloat32) - exact).abs().max().item<double>() < 0.02 * exact.abs().max().item<double>());
+  rounded.to(torch::kFloat32).sum().backward();  // failed: the backward mixed bfloat16 gradients with float32 weights
+  REQUIRE(conv->weight.grad().defined());
+  CHECK(conv->weight.grad().scalar_type() == torch::kFloat32);
+  CHECK(conv->weight.scalar_type() == torch::kFloat32);
 }
 
 TEST_CASE("gan: spectral normalisation brings the largest singular value to one", "[gan]") {
@@ -183,4 +203,32 @@ TEST_CASE("gan step: trains and draws faces for each request; sample draws again
                     Catch::Contains("did you mean 'Blond Hair'?"));
   CHECK_THROWS_WITH(test::run_step("sample", {{"model", inputs.at("split")}}),
                     Catch::Contains("is not a generator's model"));
+}
+
+TEST_CASE("gan and draw steps: trained in bf16 the weights stay float32 and the model draws faces in fp32",
+          "[gan][draw][precision]") {
+  test::StandInCpu cpu(true);  // bf16 passes validation whatever this machine is
+  const Artifacts inputs = test::generator_inputs(16);
+  const std::map<std::string, std::string> small = {
+      {"gan", "size: 16, width: 8, noise: 8, epochs: 1, batch_size: 16, per_request: 2, requests: ['Smiling']"},
+      {"draw",
+       "size: 16, glimpses: 3, encoder: 16, decoder: 16, latent: 4, epochs: 1, batch_size: 16, per_request: 2, "
+       "requests: ['Smiling']"}};
+  for (const auto& [step, with] : small) {
+    INFO(step);
+    const auto fp32 = test::run_step(step, inputs, "{" + with + ", precision: fp32}").at("model");
+    const auto bf16 = test::run_step(step, inputs, "{" + with + ", precision: bf16}").at("model");
+    bool differs = false;
+    for (const auto& name : bf16.tensor_names()) {
+      INFO(name);
+      CHECK(bf16.get(name).scalar_type() == fp32.get(name).scalar_type());
+      differs = differs || !torch::equal(bf16.get(name), fp32.get(name));
+    }
+    CHECK(differs);  // the same seed trained otherwise: bf16 was applied
+    const auto faces = test::run_step("sample", {{"model", bf16}}, "{per_request: 2, requests: ['Smiling']}")
+                           .at("samples")
+                           .get("images");
+    CHECK(faces.sizes() == torch::IntArrayRef({2, 3, 16, 16}));
+    CHECK(faces.to(torch::kFloat32).std().item<double>() > 1.0);  // a picture, not a constant
+  }
 }
