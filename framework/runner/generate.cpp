@@ -67,16 +67,8 @@ GeneratorStep choose(const std::vector<GeneratorStep>& steps, const std::string&
                           run_dir.string(), fmt::join(ids, ", ")));
 }
 
-}  // namespace
-
-void generate(const GenerateOptions& o, const PluginRegistry& registry, RunLog& log) {
-  if (o.out.extension() != ".png")
-    throw Error(fmt::format("--out {}: faces are written as PNG; name a .png file", o.out.string()));
-  const fs::path out_dir = o.out.parent_path().empty() ? fs::path(".") : o.out.parent_path();
-  if (!fs::is_directory(out_dir))
-    throw Error(fmt::format("--out {}: folder {} does not exist", o.out.string(), out_dir.string()));
-
-  const auto generator = choose(generator_steps(o.from, registry), o.step, o.from);
+/// The generator step's cached outputs (its model among them).
+Artifacts cached_outputs(const GeneratorStep& generator, const GenerateOptions& o) {
   const Cache cache(o.cache_dir);
   const fs::path file = cache.path_for(generator.uses, generator.key);
   if (!fs::exists(file)) {
@@ -85,8 +77,13 @@ void generate(const GenerateOptions& o, const PluginRegistry& registry, RunLog& 
                     "pipeline ran, pass --cache-dir, or run `runner {}` again",
                     generator.id, generator.uses, file.string(), (o.from / "pipeline.yaml").string()));
   }
-  Artifacts outputs = read_artifact_file(file);
-  const Artifact& model = outputs.at("model");
+  return read_artifact_file(file);
+}
+
+/// The step that draws faces from `model` (its `sampler`), asked for the
+/// requested attributes and count.
+StepConfig sampler_config(const Artifact& model, const GeneratorStep& generator, const PluginRegistry& registry,
+                          const GenerateOptions& o) {
   if (!model.has_attr("sampler")) {
     throw Error(fmt::format("the model of step '{}' ({}) names no sampler step: its plugin predates `runner generate`",
                             generator.id, generator.uses));
@@ -97,7 +94,6 @@ void generate(const GenerateOptions& o, const PluginRegistry& registry, RunLog& 
     throw Error(fmt::format("the model of step '{}' is drawn by step '{}', which no loaded plugin provides",
                             generator.id, sampler_name));
   }
-
   for (const auto& spec : sampler->info.params) {
     if (spec.name == "per_request" && ((spec.min && o.count < *spec.min) || (spec.max && o.count > *spec.max))) {
       throw Error(fmt::format("--count {}: must be {} (the faces {} draws in one call)", o.count, describe_range(spec),
@@ -111,6 +107,22 @@ void generate(const GenerateOptions& o, const PluginRegistry& registry, RunLog& 
   config.id = "generate";
   config.step = sampler;
   config.params = parse_step_params(*sampler, YAML::Dump(with));
+  return config;
+}
+
+}  // namespace
+
+void generate(const GenerateOptions& o, const PluginRegistry& registry, RunLog& log) {
+  if (o.out.extension() != ".png")
+    throw Error(fmt::format("--out {}: faces are written as PNG; name a .png file", o.out.string()));
+  const fs::path out_dir = o.out.parent_path().empty() ? fs::path(".") : o.out.parent_path();
+  if (!fs::is_directory(out_dir))
+    throw Error(fmt::format("--out {}: folder {} does not exist", o.out.string(), out_dir.string()));
+
+  const auto generator = choose(generator_steps(o.from, registry), o.step, o.from);
+  Artifacts outputs = cached_outputs(generator, o);
+  const Artifact& model = outputs.at("model");
+  const StepConfig config = sampler_config(model, generator, registry, o);
 
   const int threads = intra_op_threads(0);
   torch::set_num_threads(threads);

@@ -66,26 +66,66 @@ class BinarizeStep final : public facet::Step {
     const bool grouped = params.get_string("mode") == "grouped";
     if (grouped) check_pubfig_order(names);
 
-    std::vector<std::vector<int>> heads;
-    std::vector<std::string> head_names, class_names;
-    if (grouped) {
-      heads = facet::pubfig::groups();
-    } else {
-      for (int a = 0; a < static_cast<int>(names.size()); ++a) heads.push_back({a});
+    const Heads heads = make_heads(names, grouped);
+    const auto [labels, num_classes] = label(scores, heads.members, grouped, margin);
+    const std::int64_t n = labels.size(0), num_heads = labels.size(1);
+    const double unknown = n * num_heads > 0 ? (labels == kUnknown).sum().item<double>() / double(n * num_heads) : 0.0;
+    ctx.metric("unknown_fraction", unknown);
+    ctx.info("{} images, {} heads ({}), {:.2f}% labels unknown", n, num_heads, params.get_string("mode"),
+             100 * unknown);
+
+    Artifact result;
+    result.set("labels", labels);
+    result.set("num_classes", num_classes);
+    for (const char* pass : {"person", "image_id"}) {
+      if (!in.has(pass)) continue;
+      if (auto stored = in.stored(pass)) result.set(pass, stored);
+      else result.set(pass, in.get(pass));
     }
-    for (const auto& members : heads) {
+    result.set_attr("mode", params.get_string("mode"));
+    result.set_attr("head_names", heads.names);
+    result.set_attr("class_names", heads.class_names);
+    result.set_attr("attribute_names", names);
+    if (in.has_attr("rendered_attributes"))
+      result.set_attr("rendered_attributes", in.attr_strings("rendered_attributes"));
+    return {{"labels", result}};
+  }
+
+ private:
+  /// The heads: their attribute indices, names and class names.
+  struct Heads {
+    std::vector<std::vector<int>> members;
+    std::vector<std::string> names, class_names;
+  };
+
+  /// One head per attribute, or per group of PubFig's mutually exclusive attributes.
+  static Heads make_heads(const std::vector<std::string>& names, bool grouped) {
+    Heads heads;
+    if (grouped) {
+      heads.members = facet::pubfig::groups();
+    } else {
+      for (int a = 0; a < static_cast<int>(names.size()); ++a) heads.members.push_back({a});
+    }
+    for (const auto& members : heads.members) {
       std::vector<std::string> member_names;
       for (int m : members) member_names.push_back(names[static_cast<size_t>(m)]);
-      head_names.push_back(fmt::format("{}", fmt::join(member_names, " | ")));
+      heads.names.push_back(fmt::format("{}", fmt::join(member_names, " | ")));
+      const auto& head = heads.names.back();
       if (grouped && members.size() > 1) {
-        class_names.push_back(head_names.back() + ": none");
-        for (const auto& m : member_names) class_names.push_back(head_names.back() + ": " + m);
+        heads.class_names.push_back(head + ": none");
+        for (const auto& m : member_names) heads.class_names.push_back(head + ": " + m);
       } else {
-        class_names.push_back(head_names.back() + ": no");
-        class_names.push_back(head_names.back() + ": yes");
+        heads.class_names.push_back(head + ": no");
+        heads.class_names.push_back(head + ": yes");
       }
     }
+    return heads;
+  }
 
+  /// Labels [N, H] (kUnknown where unsure) and each head's class count [H].
+  static std::pair<torch::Tensor, torch::Tensor> label(const torch::Tensor& scores,
+                                                       const std::vector<std::vector<int>>& heads, bool grouped,
+                                                       double margin) {
     const std::int64_t n = scores.size(0);
     const auto num_heads = static_cast<std::int64_t>(heads.size());
     auto labels = torch::empty({n, num_heads}, torch::kInt64);
@@ -104,29 +144,9 @@ class BinarizeStep final : public facet::Step {
             members.size() == 1 ? sign_label(row[members[0]], margin) : group_label(row, members, margin);
       }
     }
-    const double unknown = n * num_heads > 0 ? (labels == kUnknown).sum().item<double>() / double(n * num_heads) : 0.0;
-    ctx.metric("unknown_fraction", unknown);
-    ctx.info("{} images, {} heads ({}), {:.2f}% labels unknown", n, num_heads, params.get_string("mode"),
-             100 * unknown);
-
-    Artifact result;
-    result.set("labels", labels);
-    result.set("num_classes", num_classes);
-    for (const char* pass : {"person", "image_id"}) {
-      if (!in.has(pass)) continue;
-      if (auto stored = in.stored(pass)) result.set(pass, stored);
-      else result.set(pass, in.get(pass));
-    }
-    result.set_attr("mode", params.get_string("mode"));
-    result.set_attr("head_names", head_names);
-    result.set_attr("class_names", class_names);
-    result.set_attr("attribute_names", names);
-    if (in.has_attr("rendered_attributes"))
-      result.set_attr("rendered_attributes", in.attr_strings("rendered_attributes"));
-    return {{"labels", result}};
+    return {labels, num_classes};
   }
 
- private:
   static void check_pubfig_order(const std::vector<std::string>& names) {
     if (names.size() != facet::pubfig::kAttributeNames.size()) {
       throw facet::Error(

@@ -86,19 +86,15 @@ struct Attempt {
   bool transient = false;
 };
 
-Attempt judge(const DownloadJob& job, const Transfer& t, CURLcode code, const DownloadOptions& options) {
+/// A transfer that libcurl ended with an error; `o` holds its HTTP code and bytes.
+Attempt transfer_error(CURLcode code, const Transfer& t, const DownloadOptions& options, DownloadOutcome o) {
   Attempt a;
-  auto& o = a.outcome;
-  curl_easy_getinfo(t.easy, CURLINFO_RESPONSE_CODE, &o.http_code);
-  o.bytes = static_cast<std::int64_t>(t.body.size());
   switch (code) {
-    case CURLE_OK:
-      break;
     case CURLE_OPERATION_TIMEDOUT:
-      o = {DownloadStatus::Timeout, fmt::format("no complete answer within {} s", options.timeout_s), o.http_code,
-           o.bytes};
+      o.status = DownloadStatus::Timeout;
+      o.detail = fmt::format("no complete answer within {} s", options.timeout_s);
       a.transient = true;
-      return a;
+      break;
     case CURLE_PARTIAL_FILE:
     case CURLE_RECV_ERROR:
     case CURLE_SEND_ERROR:
@@ -106,51 +102,64 @@ Attempt judge(const DownloadJob& job, const Transfer& t, CURLcode code, const Do
       o.status = DownloadStatus::Dropped;
       o.detail = fmt::format("connection dropped after {} bytes ({})", o.bytes, curl_easy_strerror(code));
       a.transient = true;
-      return a;
+      break;
     case CURLE_WRITE_ERROR:
       o.status = DownloadStatus::NotAnImage;
       o.detail = t.too_large ? fmt::format("larger than {} bytes", options.max_bytes) : "write error";
-      return a;
+      break;
     case CURLE_COULDNT_CONNECT:
       o.status = DownloadStatus::Missing;
       o.detail = curl_easy_strerror(code);
       a.transient = true;
-      return a;
+      break;
     default:  // unresolvable hosts, TLS failures, too many redirects: not worth retrying
       o.status = DownloadStatus::Missing;
       o.detail = curl_easy_strerror(code);
-      return a;
+      break;
   }
-  if (o.http_code >= 400) {
-    o.status = DownloadStatus::Missing;
-    o.detail = fmt::format("HTTP {}", o.http_code);
-    a.transient = o.http_code >= 500 || o.http_code == 429 || o.http_code == 408;
+  a.outcome = std::move(o);
+  return a;
+}
+
+/// A complete answer: an HTTP error, not an image, an image cut short, one
+/// whose MD5 changed (kept aside), or the image, saved.
+Attempt answer(const DownloadJob& job, const Transfer& t, const DownloadOptions& options, DownloadOutcome o) {
+  Attempt a;
+  const auto finish = [&](DownloadStatus status, std::string detail, bool transient) {
+    o.status = status;
+    o.detail = std::move(detail);
+    a.transient = transient;
+    a.outcome = std::move(o);
     return a;
+  };
+  if (o.http_code >= 400) {
+    const bool transient = o.http_code >= 500 || o.http_code == 429 || o.http_code == 408;
+    return finish(DownloadStatus::Missing, fmt::format("HTTP {}", o.http_code), transient);
   }
   const auto format = sniff_image_format(t.body);
   if (format.empty()) {
     char* type = nullptr;
     curl_easy_getinfo(t.easy, CURLINFO_CONTENT_TYPE, &type);
-    o.status = DownloadStatus::NotAnImage;
-    o.detail = fmt::format("{} bytes of {}", o.bytes, type != nullptr ? type : "unknown type");
-    return a;
+    return finish(DownloadStatus::NotAnImage,
+                  fmt::format("{} bytes of {}", o.bytes, type != nullptr ? type : "unknown type"), false);
   }
   if (!image_is_complete(t.body, format)) {
-    o.status = DownloadStatus::Dropped;
-    o.detail = fmt::format("image cut short after {} bytes", o.bytes);
-    a.transient = true;
-    return a;
+    return finish(DownloadStatus::Dropped, fmt::format("image cut short after {} bytes", o.bytes), true);
   }
   const auto md5 = md5_hex(t.body);
   if (!job.md5.empty() && md5 != job.md5) {
-    o.status = DownloadStatus::Changed;
-    o.detail = fmt::format("MD5 {} instead of {}", md5, job.md5);
     facet::write_file(image_path(options.root / "_changed", job.person, job.imagenum, format), t.body);
-    return a;
+    return finish(DownloadStatus::Changed, fmt::format("MD5 {} instead of {}", md5, job.md5), false);
   }
   facet::write_file(image_path(options.root, job.person, job.imagenum, format), t.body);
-  o.status = DownloadStatus::Ok;
-  return a;
+  return finish(DownloadStatus::Ok, o.detail, false);
+}
+
+Attempt judge(const DownloadJob& job, const Transfer& t, CURLcode code, const DownloadOptions& options) {
+  DownloadOutcome o;
+  curl_easy_getinfo(t.easy, CURLINFO_RESPONSE_CODE, &o.http_code);
+  o.bytes = static_cast<std::int64_t>(t.body.size());
+  return code == CURLE_OK ? answer(job, t, options, std::move(o)) : transfer_error(code, t, options, std::move(o));
 }
 
 class Downloader {

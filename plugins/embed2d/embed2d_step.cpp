@@ -107,11 +107,59 @@ class Embed2dStep final : public facet::Step {
 
   Artifacts run(const Artifacts& inputs, const facet::Params& params, facet::Context& ctx) override {
     const Artifact& features = inputs.at("features");
-    const Artifact& labels = inputs.at("labels");
+    const auto rows = chosen_rows(inputs, params, ctx);
+    const auto index = torch::tensor(rows, torch::kInt64);
+    Embedded e;
+    e.features = gather_rows(features, "features", rows);
+    e.layer = features.has_attr("layer") ? features.attr_string("layer") : "features";
+    embed(e, params, ctx);
+
+    const auto& attributes = params.get_string_list("attributes");
+    const auto k = params.get_int("k");
+    Scores scores;
+    scores.table = fmt::format(
+        "# Feature maps ({} {} rows of {}-d features)\n\nkNN separation (k = {}): leave-one-out balanced accuracy of "
+        "the attribute from its nearest neighbours; 0.5 is chance.\n\n| attribute | positive | t-SNE 2-D | PCA 2-D "
+        "| full features |\n|---|---:|---:|---:|---:|\n",
+        rows.size(), params.get_string("subset"), e.features.size(1), k);
+    for (const auto& attribute : attributes) {
+      score_attribute(attribute, attribute_labels(inputs.at("labels"), attribute).index_select(0, index), e, k, scores,
+                      ctx);
+    }
+    ctx.save_file("separation.md", scores.table);
+
+    Artifact out;
+    out.set("rows", index);
+    out.set("pca", e.pca2);
+    out.set("tsne", e.tsne);
+    out.set("separation_tsne", torch::tensor(scores.tsne, torch::kFloat64));
+    out.set("separation_pca", torch::tensor(scores.pca, torch::kFloat64));
+    out.set("separation_full", torch::tensor(scores.full, torch::kFloat64));
+    out.set("positive_rate", torch::tensor(scores.positive_rate, torch::kFloat64));
+    out.set_attr("attributes", attributes);
+    return {{"embedding", out}};
+  }
+
+ private:
+  /// The rows embedded, in both maps and in the full feature space.
+  struct Embedded {
+    torch::Tensor features, pca2, tsne;
+    std::string layer;  ///< for the maps' titles
+  };
+
+  /// Per attribute, in the order asked: separations, positive rate, and the report's table.
+  struct Scores {
+    std::vector<double> tsne, pca, full, positive_rate;
+    std::string table;
+  };
+
+  /// The subset's rows, at most max_points of them drawn at random, sorted.
+  static std::vector<std::int64_t> chosen_rows(const Artifacts& inputs, const facet::Params& params,
+                                               facet::Context& ctx) {
     const auto subset = params.get_string("subset");
     torch::Tensor candidates;
     if (subset == "all") {
-      candidates = torch::arange(features.num_rows("features"), torch::kInt64);
+      candidates = torch::arange(inputs.at("features").num_rows("features"), torch::kInt64);
     } else {
       if (inputs.count("split") == 0) throw facet::Error("embed2d: subset " + subset + " needs the 'split' input");
       candidates = inputs.at("split").get(subset);
@@ -122,65 +170,44 @@ class Embed2dStep final : public facet::Step {
     std::shuffle(rows.begin(), rows.end(), rng);
     rows.resize(std::min<size_t>(rows.size(), static_cast<size_t>(params.get_int("max_points"))));
     std::sort(rows.begin(), rows.end());
-    const auto index = torch::tensor(rows, torch::kInt64);
-    const auto x = gather_rows(features, "features", rows);
+    return rows;
+  }
 
-    const auto reduced = embed2d::pca(x, params.get_int("pca_dims"));
-    const auto pca2 = reduced.slice(1, 0, 2).contiguous();
+  /// PCA (its first two components are the PCA map) and t-SNE of the PCA-reduced features.
+  static void embed(Embedded& e, const facet::Params& params, facet::Context& ctx) {
+    const auto reduced = embed2d::pca(e.features, params.get_int("pca_dims"));
+    e.pca2 = reduced.slice(1, 0, 2).contiguous();
     embed2d::TsneOptions options;
     options.perplexity = params.get_float("perplexity");
     options.iterations = params.get_int("iterations");
     options.theta = params.get_float("theta");
     options.seed = ctx.seed();
-    torch::Tensor map;
-    {
-      auto progress = ctx.progress("t-SNE", options.iterations, "iterations");
-      map = embed2d::tsne(reduced, options, progress.get());
-    }
+    auto progress = ctx.progress("t-SNE", options.iterations, "iterations");
+    e.tsne = embed2d::tsne(reduced, options, progress.get());
+  }
 
-    const auto& attributes = params.get_string_list("attributes");
-    const auto k = params.get_int("k");
-    std::vector<double> sep_tsne, sep_pca, sep_full, positive_rate;
-    std::string report = fmt::format(
-        "# Feature maps ({} {} rows of {}-d features)\n\nkNN separation (k = {}): leave-one-out balanced accuracy of "
-        "the attribute from its nearest neighbours; 0.5 is chance.\n\n| attribute | positive | t-SNE 2-D | PCA 2-D "
-        "| full features |\n|---|---:|---:|---:|---:|\n",
-        rows.size(), subset, x.size(1), k);
-    for (const auto& attribute : attributes) {
-      const auto y = attribute_labels(labels, attribute).index_select(0, index);
-      const auto known = y >= 0;
-      positive_rate.push_back((y == 1).sum().item<double>() / std::max<double>(1.0, known.sum().item<double>()));
-      sep_tsne.push_back(embed2d::knn_separation(map, y, k));
-      sep_pca.push_back(embed2d::knn_separation(pca2, y, k));
-      sep_full.push_back(embed2d::knn_separation(x, y, k));
-      const auto name = slug(attribute);
-      ctx.metric(name + "_separation_tsne", sep_tsne.back());
-      ctx.metric(name + "_separation_full", sep_full.back());
-      report += fmt::format("| {} | {:.3f} | {:.3f} | {:.3f} | {:.3f} |\n", facet::markdown_cell(attribute),
-                            positive_rate.back(), sep_tsne.back(), sep_pca.back(), sep_full.back());
-      ctx.info("{}: kNN separation {:.3f} in t-SNE, {:.3f} in PCA, {:.3f} in full features", attribute, sep_tsne.back(),
-               sep_pca.back(), sep_full.back());
-      ctx.save_file("tsne_" + name + ".png",
-                    scatter_png(map, y, attribute,
-                                fmt::format("t-SNE of {}: {} (separation {:.2f})",
-                                            features.has_attr("layer") ? features.attr_string("layer") : "features",
-                                            attribute, sep_tsne.back())));
-      ctx.save_file(
-          "pca_" + name + ".png",
-          scatter_png(pca2, y, attribute, fmt::format("PCA: {} (separation {:.2f})", attribute, sep_pca.back())));
-    }
-    ctx.save_file("separation.md", report);
-
-    Artifact out;
-    out.set("rows", index);
-    out.set("pca", pca2);
-    out.set("tsne", map);
-    out.set("separation_tsne", torch::tensor(sep_tsne, torch::kFloat64));
-    out.set("separation_pca", torch::tensor(sep_pca, torch::kFloat64));
-    out.set("separation_full", torch::tensor(sep_full, torch::kFloat64));
-    out.set("positive_rate", torch::tensor(positive_rate, torch::kFloat64));
-    out.set_attr("attributes", attributes);
-    return {{"embedding", out}};
+  /// One attribute (`y`: 1, 0 or -1 unknown per row): its separation in each
+  /// space, metrics, log line, table row and both maps.
+  static void score_attribute(const std::string& attribute, const torch::Tensor& y, const Embedded& e, std::int64_t k,
+                              Scores& scores, facet::Context& ctx) {
+    const auto known = y >= 0;
+    scores.positive_rate.push_back((y == 1).sum().item<double>() / std::max<double>(1.0, known.sum().item<double>()));
+    scores.tsne.push_back(embed2d::knn_separation(e.tsne, y, k));
+    scores.pca.push_back(embed2d::knn_separation(e.pca2, y, k));
+    scores.full.push_back(embed2d::knn_separation(e.features, y, k));
+    const auto name = slug(attribute);
+    ctx.metric(name + "_separation_tsne", scores.tsne.back());
+    ctx.metric(name + "_separation_full", scores.full.back());
+    scores.table += fmt::format("| {} | {:.3f} | {:.3f} | {:.3f} | {:.3f} |\n", facet::markdown_cell(attribute),
+                                scores.positive_rate.back(), scores.tsne.back(), scores.pca.back(), scores.full.back());
+    ctx.info("{}: kNN separation {:.3f} in t-SNE, {:.3f} in PCA, {:.3f} in full features", attribute,
+             scores.tsne.back(), scores.pca.back(), scores.full.back());
+    ctx.save_file("tsne_" + name + ".png", scatter_png(e.tsne, y, attribute,
+                                                       fmt::format("t-SNE of {}: {} (separation {:.2f})", e.layer,
+                                                                   attribute, scores.tsne.back())));
+    ctx.save_file(
+        "pca_" + name + ".png",
+        scatter_png(e.pca2, y, attribute, fmt::format("PCA: {} (separation {:.2f})", attribute, scores.pca.back())));
   }
 };
 

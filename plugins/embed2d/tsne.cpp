@@ -26,16 +26,23 @@ struct Affinities {
   std::vector<double> value;
 };
 
-/// Conditional probabilities over the nearest neighbours with the Gaussian
-/// width of each point set by binary search to match the perplexity, then
-/// symmetrised: p_ij = (p_j|i + p_i|j) / 2N.
-Affinities input_affinities(const torch::Tensor& x, double perplexity) {
+/// Each point's k nearest neighbours by squared Euclidean distance, nearest
+/// first: row-major [N, k] indices and distances.
+struct Neighbours {
+  std::int64_t n = 0, k = 0;
+  std::vector<std::int64_t> index;
+  std::vector<double> distance;
+};
+
+Neighbours nearest_neighbours(const torch::Tensor& x, std::int64_t k) {
   const std::int64_t n = x.size(0);
-  const std::int64_t k = std::min<std::int64_t>(n - 1, static_cast<std::int64_t>(3 * perplexity));
   const auto xd = x.to(torch::kFloat32);
   const auto norms = xd.pow(2).sum(1);
-  std::vector<std::int64_t> neighbours(static_cast<size_t>(n * k));
-  std::vector<double> distances(static_cast<size_t>(n * k));
+  Neighbours nb;
+  nb.n = n;
+  nb.k = k;
+  nb.index.resize(static_cast<size_t>(n * k));
+  nb.distance.resize(static_cast<size_t>(n * k));
   constexpr std::int64_t kChunk = 1024;  // rows per distance block: bounds memory to kChunk x N
   for (std::int64_t begin = 0; begin < n; begin += kChunk) {
     const auto end = std::min(n, begin + kChunk);
@@ -44,14 +51,21 @@ Affinities input_affinities(const torch::Tensor& x, double perplexity) {
     for (std::int64_t i = begin; i < end; ++i) d[i - begin][i] = std::numeric_limits<float>::infinity();
     const auto [vals, idx] = d.topk(k, 1, /*largest=*/false);
     const auto v = vals.to(torch::kFloat64).contiguous(), ix = idx.contiguous();
-    std::copy(v.data_ptr<double>(), v.data_ptr<double>() + v.numel(), distances.begin() + begin * k);
-    std::copy(ix.data_ptr<std::int64_t>(), ix.data_ptr<std::int64_t>() + ix.numel(), neighbours.begin() + begin * k);
+    std::copy(v.data_ptr<double>(), v.data_ptr<double>() + v.numel(), nb.distance.begin() + begin * k);
+    std::copy(ix.data_ptr<std::int64_t>(), ix.data_ptr<std::int64_t>() + ix.numel(), nb.index.begin() + begin * k);
   }
-  std::vector<double> conditional(distances.size());
+  return nb;
+}
+
+/// p_j|i over each point's neighbours, the Gaussian's width set by binary
+/// search so that the distribution's perplexity is the one asked for.
+std::vector<double> conditional_probabilities(const Neighbours& nb, double perplexity) {
+  const std::int64_t n = nb.n, k = nb.k;
+  std::vector<double> conditional(nb.distance.size());
   const double target = std::log(perplexity);
   at::parallel_for(0, n, 64, [&](std::int64_t lo, std::int64_t hi) {
     for (std::int64_t i = lo; i < hi; ++i) {
-      const double* d = &distances[static_cast<size_t>(i * k)];
+      const double* d = &nb.distance[static_cast<size_t>(i * k)];
       double* p = &conditional[static_cast<size_t>(i * k)];
       double beta = 1, beta_lo = 0, beta_hi = std::numeric_limits<double>::infinity();
       for (int step = 0; step < 100; ++step) {
@@ -74,11 +88,21 @@ Affinities input_affinities(const torch::Tensor& x, double perplexity) {
       }
     }
   });
-  // Symmetrise: collect (i, j, p) and (j, i, p), then merge duplicates per row.
+  return conditional;
+}
+
+/// Conditional probabilities over the nearest neighbours, symmetrised:
+/// p_ij = (p_j|i + p_i|j) / 2N.
+Affinities input_affinities(const torch::Tensor& x, double perplexity) {
+  const std::int64_t n = x.size(0);
+  const std::int64_t k = std::min<std::int64_t>(n - 1, static_cast<std::int64_t>(3 * perplexity));
+  const auto nb = nearest_neighbours(x, k);
+  const auto conditional = conditional_probabilities(nb, perplexity);
+  // Collect (i, j, p) and (j, i, p), then merge duplicates per row.
   std::vector<std::vector<std::pair<std::int64_t, double>>> rows(static_cast<size_t>(n));
   for (std::int64_t i = 0; i < n; ++i) {
     for (std::int64_t j = 0; j < k; ++j) {
-      const auto other = neighbours[static_cast<size_t>(i * k + j)];
+      const auto other = nb.index[static_cast<size_t>(i * k + j)];
       const double p = conditional[static_cast<size_t>(i * k + j)] / (2.0 * static_cast<double>(n));
       rows[static_cast<size_t>(i)].push_back({other, p});
       rows[static_cast<size_t>(other)].push_back({i, p});

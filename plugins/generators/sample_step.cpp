@@ -6,6 +6,7 @@
 #include <facet/plugin.hpp>
 
 #include "generator_io.hpp"
+#include "models.hpp"
 
 namespace {
 
