@@ -26,18 +26,21 @@ using namespace facet;
 
 namespace {
 
-/// OpenMP's idle threads spin while they wait for work (libgomp's default).
-/// When another process competes for the cores, a spinning thread holds the
-/// core its partner needs: beside one busy process on 2 cores, training ran
-/// 2.8 times slower on an Ice Lake Xeon and up to 8 times on an AMD EPYC;
-/// waiting passively, 1.9 and 1.5 times (bench/load_slowdown.sh). Alone,
-/// passive waiting costs 7 to 14% on the Xeon, about 25% on the EPYC.
-/// OpenMP reads the setting when LibTorch loads, before main, so the runner sets
-/// OMP_WAIT_POLICY=PASSIVE and starts itself again, unless the user chose a
-/// policy (OMP_WAIT_POLICY or GOMP_SPINCOUNT set).
-void wait_passively(char** argv) {
+/// OpenMP's idle threads spin while they wait for work (libgomp's default:
+/// 300,000 turns before sleeping). When another process competes for the
+/// cores, a spinning thread holds the core its partner needs: beside one busy
+/// process on 2 cores, training ran 2.8 times slower on an Ice Lake Xeon and
+/// up to 8 times on an AMD EPYC. Waiting passively (sleeping at once) keeps
+/// that to 1.4-1.9 times but costs a quarter of the speed alone on the EPYC,
+/// where the threads wake between every two small operations. A short spin,
+/// 1,000 turns, catches most of those gaps: alone 1.2-1.6 times faster than passive
+/// waiting, beside a busy process 1.8-2.1 times slower than alone (AMD EPYC, Zen 5;
+/// bench/load_slowdown.sh). OpenMP reads the setting when LibTorch loads,
+/// before main, so the runner sets GOMP_SPINCOUNT=1000 and starts itself
+/// again, unless the user chose a policy (OMP_WAIT_POLICY or GOMP_SPINCOUNT set).
+void spin_briefly(char** argv) {
   if (std::getenv("OMP_WAIT_POLICY") != nullptr || std::getenv("GOMP_SPINCOUNT") != nullptr) return;
-  ::setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
+  ::setenv("GOMP_SPINCOUNT", "1000", 1);
   ::execv("/proc/self/exe", argv);  // returns only on failure: then run on as started
 }
 
@@ -113,6 +116,26 @@ int run_pipeline(const Pipeline& pipeline, RunOptions options, RunLog& log) {
   return execute(pipeline, options, log);
 }
 
+int generate_command(const std::vector<std::string>& args, const po::variables_map& vm, const PluginRegistry& registry,
+                     RunLog& log, char** argv) {
+  if (!args.empty()) throw Error(fmt::format("generate takes options only, not '{}' (see runner --help)", args[0]));
+  GenerateOptions options;
+  for (const char* required : {"from", "attributes", "out"}) {
+    if (vm.count(required) == 0) throw Error(fmt::format("generate needs --{} (see runner --help)", required));
+  }
+  options.from = vm["from"].as<std::string>();
+  options.attributes = vm["attributes"].as<std::string>();
+  options.out = vm["out"].as<std::string>();
+  options.count = vm["count"].as<int>();
+  if (options.count < 1) throw Error(fmt::format("--count {}: ask for at least one face", options.count));
+  options.step = vm["step"].as<std::string>();
+  options.seed = vm["seed"].as<std::uint64_t>();
+  options.cache_dir = vm["cache-dir"].as<std::string>();
+  spin_briefly(argv);
+  generate(options, registry, log);
+  return kExitOk;
+}
+
 int run_command(const std::string& command, const std::vector<std::string>& args, const po::variables_map& vm,
                 char** argv) {
   PluginRegistry registry;
@@ -135,24 +158,7 @@ int run_command(const std::string& command, const std::vector<std::string>& args
   }
   RunLog log(vm.count("verbose") != 0);
   if (command == "report") return report_command(args, vm);
-  if (command == "generate") {
-    if (!args.empty()) throw Error(fmt::format("generate takes options only, not '{}' (see runner --help)", args[0]));
-    GenerateOptions options;
-    for (const char* required : {"from", "attributes", "out"}) {
-      if (vm.count(required) == 0) throw Error(fmt::format("generate needs --{} (see runner --help)", required));
-    }
-    options.from = vm["from"].as<std::string>();
-    options.attributes = vm["attributes"].as<std::string>();
-    options.out = vm["out"].as<std::string>();
-    options.count = vm["count"].as<int>();
-    if (options.count < 1) throw Error(fmt::format("--count {}: ask for at least one face", options.count));
-    options.step = vm["step"].as<std::string>();
-    options.seed = vm["seed"].as<std::uint64_t>();
-    options.cache_dir = vm["cache-dir"].as<std::string>();
-    wait_passively(argv);
-    generate(options, registry, log);
-    return kExitOk;
-  }
+  if (command == "generate") return generate_command(args, vm, registry, log, argv);
   if (args.size() != 1) throw Error(fmt::format("{} takes one file: runner {} FILE.yaml", command, command));
   const auto overrides = vm["set"].as<std::vector<std::string>>();
 
@@ -170,21 +176,18 @@ int run_command(const std::string& command, const std::vector<std::string>& args
       throw Error("runner sweep runs in one process; run a variant's pipeline with --nproc-per-node instead");
     }
     const Sweep sweep = load_sweep(args[0]);
-    wait_passively(argv);
+    spin_briefly(argv);
     install_interrupt_handler();
     return run_sweep(sweep, overrides, options, registry, log);
   }
   const Pipeline pipeline = load_pipeline(args[0], overrides, registry);  // bad input fails here, once
-  if (!options.dry_run) wait_passively(argv);
+  if (!options.dry_run) spin_briefly(argv);
   if (launching && std::getenv("RANK") == nullptr && !options.dry_run) return launch_workers(launch, argv);
   return run_pipeline(pipeline, options, log);
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  keep_freed_memory();
-  init_hdf5();  // before anything else touches HDF5
+/// The options runner --help shows.
+po::options_description command_line_options() {
   po::options_description visible("options");
   visible.add_options()("help,h", "show this help")(
       "set", po::value<std::vector<std::string>>()->default_value({}, "")->composing(),
@@ -216,6 +219,15 @@ int main(int argc, char** argv) {
       "master-port", po::value<int>()->default_value(0),
       "the rendezvous port on it (as MASTER_PORT); 0: a free port, one machine only");
   visible.add(ranks);
+  return visible;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  keep_freed_memory();
+  init_hdf5();  // before anything else touches HDF5
+  po::options_description visible = command_line_options();
   po::options_description hidden;
   hidden.add_options()("words", po::value<std::vector<std::string>>()->default_value({}, ""), "command and arguments");
   po::options_description all;
