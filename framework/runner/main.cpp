@@ -31,7 +31,7 @@ namespace {
 /// cores, a spinning thread holds the core its partner needs: beside one busy
 /// process on 2 cores, training ran 2.8 times slower on an Ice Lake Xeon and
 /// up to 8 times on an AMD EPYC. Waiting passively (sleeping at once) keeps
-/// that to 1.4-1.9 times but costs a quarter of the speed alone on the EPYC,
+/// that to 1.2-1.9 times but costs a quarter of the speed alone on the EPYC,
 /// where the threads wake between every two small operations. A short spin,
 /// 1,000 turns, catches most of those gaps: alone 1.2-1.6 times faster than passive
 /// waiting, beside a busy process 1.8-2.1 times slower than alone (AMD EPYC, Zen 5;

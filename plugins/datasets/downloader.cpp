@@ -86,80 +86,67 @@ struct Attempt {
   bool transient = false;
 };
 
-/// A transfer that libcurl ended with an error; `o` holds its HTTP code and bytes.
-Attempt transfer_error(CURLcode code, const Transfer& t, const DownloadOptions& options, DownloadOutcome o) {
-  Attempt a;
+/// The attempt's verdict: `got` (its HTTP code and bytes) with a status and why.
+Attempt verdict(const DownloadOutcome& got, DownloadStatus status, std::string detail, bool transient) {
+  DownloadOutcome o = got;
+  o.status = status;
+  o.detail = std::move(detail);
+  return {std::move(o), transient};
+}
+
+/// A transfer that libcurl ended with an error.
+Attempt transfer_error(CURLcode code, const Transfer& t, const DownloadOptions& options, const DownloadOutcome& got) {
   switch (code) {
     case CURLE_OPERATION_TIMEDOUT:
-      o.status = DownloadStatus::Timeout;
-      o.detail = fmt::format("no complete answer within {} s", options.timeout_s);
-      a.transient = true;
-      break;
+      return verdict(got, DownloadStatus::Timeout, fmt::format("no complete answer within {} s", options.timeout_s),
+                     true);
     case CURLE_PARTIAL_FILE:
     case CURLE_RECV_ERROR:
     case CURLE_SEND_ERROR:
     case CURLE_GOT_NOTHING:
-      o.status = DownloadStatus::Dropped;
-      o.detail = fmt::format("connection dropped after {} bytes ({})", o.bytes, curl_easy_strerror(code));
-      a.transient = true;
-      break;
+      return verdict(got, DownloadStatus::Dropped,
+                     fmt::format("connection dropped after {} bytes ({})", got.bytes, curl_easy_strerror(code)), true);
     case CURLE_WRITE_ERROR:
-      o.status = DownloadStatus::NotAnImage;
-      o.detail = t.too_large ? fmt::format("larger than {} bytes", options.max_bytes) : "write error";
-      break;
+      return verdict(got, DownloadStatus::NotAnImage,
+                     t.too_large ? fmt::format("larger than {} bytes", options.max_bytes) : "write error", false);
     case CURLE_COULDNT_CONNECT:
-      o.status = DownloadStatus::Missing;
-      o.detail = curl_easy_strerror(code);
-      a.transient = true;
-      break;
+      return verdict(got, DownloadStatus::Missing, curl_easy_strerror(code), true);
     default:  // unresolvable hosts, TLS failures, too many redirects: not worth retrying
-      o.status = DownloadStatus::Missing;
-      o.detail = curl_easy_strerror(code);
-      break;
+      return verdict(got, DownloadStatus::Missing, curl_easy_strerror(code), false);
   }
-  a.outcome = std::move(o);
-  return a;
 }
 
 /// A complete answer: an HTTP error, not an image, an image cut short, one
 /// whose MD5 changed (kept aside), or the image, saved.
-Attempt answer(const DownloadJob& job, const Transfer& t, const DownloadOptions& options, DownloadOutcome o) {
-  Attempt a;
-  const auto finish = [&](DownloadStatus status, std::string detail, bool transient) {
-    o.status = status;
-    o.detail = std::move(detail);
-    a.transient = transient;
-    a.outcome = std::move(o);
-    return a;
-  };
-  if (o.http_code >= 400) {
-    const bool transient = o.http_code >= 500 || o.http_code == 429 || o.http_code == 408;
-    return finish(DownloadStatus::Missing, fmt::format("HTTP {}", o.http_code), transient);
+Attempt answer(const DownloadJob& job, const Transfer& t, const DownloadOptions& options, const DownloadOutcome& got) {
+  if (got.http_code >= 400) {
+    const bool transient = got.http_code >= 500 || got.http_code == 429 || got.http_code == 408;
+    return verdict(got, DownloadStatus::Missing, fmt::format("HTTP {}", got.http_code), transient);
   }
   const auto format = sniff_image_format(t.body);
   if (format.empty()) {
     char* type = nullptr;
     curl_easy_getinfo(t.easy, CURLINFO_CONTENT_TYPE, &type);
-    return finish(DownloadStatus::NotAnImage,
-                  fmt::format("{} bytes of {}", o.bytes, type != nullptr ? type : "unknown type"), false);
+    return verdict(got, DownloadStatus::NotAnImage,
+                   fmt::format("{} bytes of {}", got.bytes, type != nullptr ? type : "unknown type"), false);
   }
   if (!image_is_complete(t.body, format)) {
-    return finish(DownloadStatus::Dropped, fmt::format("image cut short after {} bytes", o.bytes), true);
+    return verdict(got, DownloadStatus::Dropped, fmt::format("image cut short after {} bytes", got.bytes), true);
   }
   const auto md5 = md5_hex(t.body);
   if (!job.md5.empty() && md5 != job.md5) {
     facet::write_file(image_path(options.root / "_changed", job.person, job.imagenum, format), t.body);
-    return finish(DownloadStatus::Changed, fmt::format("MD5 {} instead of {}", md5, job.md5), false);
+    return verdict(got, DownloadStatus::Changed, fmt::format("MD5 {} instead of {}", md5, job.md5), false);
   }
   facet::write_file(image_path(options.root, job.person, job.imagenum, format), t.body);
-  return finish(DownloadStatus::Ok, o.detail, false);
+  return verdict(got, DownloadStatus::Ok, "", false);
 }
 
 Attempt judge(const DownloadJob& job, const Transfer& t, CURLcode code, const DownloadOptions& options) {
   DownloadOutcome o;
   curl_easy_getinfo(t.easy, CURLINFO_RESPONSE_CODE, &o.http_code);
   o.bytes = static_cast<std::int64_t>(t.body.size());
-  return code == CURLE_OK ? answer(job, t, options, std::move(o)) : transfer_error(code, t, options, std::move(o));
+  return code == CURLE_OK ? answer(job, t, options, o) : transfer_error(code, t, options, o);
 }
 
 class Downloader {

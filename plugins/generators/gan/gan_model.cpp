@@ -86,12 +86,10 @@ TransposedConv2dImpl::TransposedConv2dImpl(const torch::nn::ConvTranspose2dOptio
 torch::Tensor TransposedConv2dImpl::forward(const torch::Tensor& x) {
   // Autocast knows convolutions, not this function: under it, input, weight
   // and bias take its lower precision here, as a convolution's would.
-  if (const auto dtype = facet::active_autocast_dtype(x.device())) {
-    const auto out = AdjointConv::apply(x.to(*dtype), weight.to(*dtype), stride_, padding_);
-    return bias.defined() ? out + bias.to(*dtype).view({1, -1, 1, 1}) : out;
-  }
-  const auto out = AdjointConv::apply(x, weight, stride_, padding_);
-  return bias.defined() ? out + bias.view({1, -1, 1, 1}) : out;
+  const auto dtype = facet::active_autocast_dtype(x.device());
+  const auto cast = [&](const torch::Tensor& t) { return dtype ? t.to(*dtype) : t; };
+  const auto out = AdjointConv::apply(cast(x), cast(weight), stride_, padding_);
+  return bias.defined() ? out + cast(bias).view({1, -1, 1, 1}) : out;
 }
 
 SNConv2dImpl::SNConv2dImpl(const torch::nn::Conv2dOptions& options, bool normalise) : normalise_(normalise) {
