@@ -19,7 +19,21 @@ torch::Tensor filterbank(const torch::Tensor& centre, const torch::Tensor& delta
   return f / f.sum(2, /*keepdim=*/true).clamp_min(1e-8);
 }
 
-Attention Attention::from_raw(const torch::Tensor& raw, std::int64_t width, std::int64_t height, std::int64_t n) {
+namespace {
+
+/// `t` in float32 where autocast gave it in a 16-bit type. Pixel positions
+/// and the KL need float32: bfloat16 spaces values 1/8 apart between 16 and
+/// 32, and the KL is part of the loss.
+torch::Tensor widened(const torch::Tensor& t) {
+  const auto type = t.scalar_type();
+  return type == torch::kBFloat16 || type == torch::kHalf ? t.to(torch::kFloat32) : t;
+}
+
+}  // namespace
+
+Attention Attention::from_raw(const torch::Tensor& raw_outputs, std::int64_t width, std::int64_t height,
+                              std::int64_t n) {
+  const auto raw = widened(raw_outputs);
   Attention a;
   a.gx = 0.5 * static_cast<double>(width + 1) * (raw.select(1, 0) + 1.0);
   a.gy = 0.5 * static_cast<double>(height + 1) * (raw.select(1, 1) + 1.0);
@@ -146,8 +160,8 @@ DrawOutput DrawImpl::forward(const torch::Tensor& images, const torch::Tensor& c
     const auto error = images - torch::sigmoid(out.canvas);
     const auto r = read(images, error, s.h_dec);
     std::tie(s.h_enc, s.c_enc) = encoder_->forward(torch::cat({r, s.h_dec}, 1), std::make_tuple(s.h_enc, s.c_enc));
-    const auto mu = mu_->forward(s.h_enc);
-    const auto log_sigma = log_sigma_->forward(s.h_enc);
+    const auto mu = widened(mu_->forward(s.h_enc));
+    const auto log_sigma = widened(log_sigma_->forward(s.h_enc));
     const auto z = mu + log_sigma.exp() * torch::randn_like(mu);
     const auto input = condition.defined() && options_.condition() > 0 ? torch::cat({z, condition}, 1) : z;
     std::tie(s.h_dec, s.c_dec) = decoder_->forward(input, std::make_tuple(s.h_dec, s.c_dec));

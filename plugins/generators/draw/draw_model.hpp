@@ -23,7 +23,8 @@ torch::Tensor filterbank(const torch::Tensor& centre, const torch::Tensor& delta
 /// centre (gx, gy) in pixels, stride delta, variance sigma^2, intensity gamma.
 struct Attention {
   torch::Tensor gx, gy, delta, sigma2, gamma;  ///< each [B]
-  /// From the raw linear outputs [B, 5] (g~x, g~y, log sigma^2, log delta~, log gamma).
+  /// From the raw linear outputs [B, 5] (g~x, g~y, log sigma^2, log delta~, log gamma),
+  /// in float32 even where autocast gave those in bfloat16.
   static Attention from_raw(const torch::Tensor& raw, std::int64_t width, std::int64_t height, std::int64_t n);
 };
 

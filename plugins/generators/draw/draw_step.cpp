@@ -24,7 +24,7 @@ class DrawStep final : public facet::Step {
   facet::StepInfo info() const override {
     return {
         "draw",
-        "1.12",
+        "1.13",
         "DRAW recurrent VAE with Gaussian attention, its states initialised from attributes or fc7 features",
         "generator",
         {ParamSpec::choice("condition", "attributes", {"attributes", "features", "none"},

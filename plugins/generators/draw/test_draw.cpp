@@ -3,6 +3,7 @@
 
 #include "draw_model.hpp"
 #include "facet/names.hpp"
+#include "facet/precision.hpp"
 #include "facet/pubfig.hpp"
 #include "generator_io.hpp"
 #include "test_support.hpp"
@@ -127,6 +128,29 @@ TEST_CASE("draw: conditioning sets the initial states; the model runs with and w
   const auto zero = plain->initial_states({}, 3);
   CHECK(torch::equal(zero.h_dec, torch::zeros({3, 16})));
   CHECK(plain->forward(torch::rand({3, 1, 8, 8}), {}).canvas.sizes() == torch::IntArrayRef({3, 1, 8, 8}));
+}
+
+TEST_CASE("draw: under bf16 autocast the attention's geometry, the latents and the KL stay float32",
+          "[draw][precision]") {
+  // bfloat16 spaces values 1/8 apart between 16 and 32: a grid centre
+  // computed in it moves by up to 1/16 pixel, and every filter with it.
+  const auto r = raw(0.3, -0.2, 0.1, 0.2, 0.0).to(torch::kBFloat16);
+  const auto exact = Attention::from_raw(r.to(torch::kFloat32), 32, 32, 6);
+  const auto a = Attention::from_raw(r, 32, 32, 6);
+  CHECK(a.gx.scalar_type() == torch::kFloat32);
+  CHECK(a.gx.item<double>() == Approx(exact.gx.item<double>()).epsilon(1e-6));
+  CHECK(a.gy.item<double>() == Approx(exact.gy.item<double>()).epsilon(1e-6));
+  CHECK(a.delta.item<double>() == Approx(exact.delta.item<double>()).epsilon(1e-6));
+
+  torch::manual_seed(3);
+  draw::Draw net(draw::DrawOptions().size(16).glimpses(3).encoder(32).decoder(32).latent(8).condition(5));
+  draw::DrawOutput out;
+  {
+    facet::Autocast autocast("bf16", torch::kCPU);
+    out = net->forward(torch::rand({2, 3, 16, 16}), torch::randn({2, 5}));
+  }
+  for (const auto& kl : out.kl) CHECK(kl.scalar_type() == torch::kFloat32);
+  CHECK(out.canvas.scalar_type() == torch::kFloat32);
 }
 
 TEST_CASE("attribute requests: names, nearest match and exclusive groups", "[draw]") {
