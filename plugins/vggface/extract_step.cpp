@@ -21,7 +21,7 @@ class ExtractStep final : public facet::Step {
     std::vector<std::string> layers = vggface::layer_names();
     layers.pop_back();  // fc8 is replaced by the heads
     return {"extract",
-            "1.1",
+            "1.2",
             "Forward pass of a trained vggface model: a layer's activations (fc7) and every head's prediction",
             "features",
             {ParamSpec::choice("layer", "fc7", layers, "the layer whose activations are written"),

@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include "batch_norm_relu.hpp"
 #include "facet/errors.hpp"
 
 namespace facet::vggface {
@@ -117,8 +118,8 @@ torch::Tensor VggFaceImpl::forward(torch::Tensor x, const std::string& layer) {
   for (auto& l : layers_) {
     if (l.conv) {
       x = l.conv->forward(x);
-      if (l.bn) x = l.bn->forward(x);
-      x = torch::relu_(x);  // in place: neither convolution nor batch norm needs its output for backward
+      // relu_ in place: a convolution does not keep its output for backward.
+      x = l.bn ? batch_norm_relu(x, *l.bn) : torch::relu_(x);
       if (l.name == layer) return x;
       if (l.pool_after) x = torch::max_pool2d(x, 2);
       continue;

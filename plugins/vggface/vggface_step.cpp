@@ -56,7 +56,7 @@ class VggFaceStep final : public facet::Step {
         facet::precision_spec()};
     for (auto& spec : vggface::TrainOptions::specs(defaults)) params.push_back(std::move(spec));
     return {"vggface",
-            "1.4",
+            "1.5",
             "Fine-tunes a VGG-Face CNN whose fc8 is replaced by per-attribute softmax heads",
             "classifier",
             params,
