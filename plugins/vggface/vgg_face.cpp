@@ -4,7 +4,7 @@
 
 #include <fmt/format.h>
 
-#include "batch_norm_relu.hpp"
+#include "cpu_kernels.hpp"
 #include "facet/errors.hpp"
 
 namespace facet::vggface {
@@ -121,7 +121,7 @@ torch::Tensor VggFaceImpl::forward(torch::Tensor x, const std::string& layer) {
       // relu_ in place: a convolution does not keep its output for backward.
       x = l.bn ? batch_norm_relu(x, *l.bn) : torch::relu_(x);
       if (l.name == layer) return x;
-      if (l.pool_after) x = torch::max_pool2d(x, 2);
+      if (l.pool_after) x = max_pool_2x2(x);
       continue;
     }
     if (x.dim() > 2) x = x.flatten(1);
