@@ -128,20 +128,14 @@ FACET_CPU_CLONES void input_gradient(const T* __restrict__ dy, const T* __restri
   }
 }
 
-/// Which of a 2 x 2 window's values a, b, c, d (in row order) max pooling
-/// takes, by LibTorch's max_pool2d rule: scanning, a value replaces the
-/// maximum where it is larger or NaN.
+/// The maximum of a 2 x 2 window by LibTorch's max_pool2d rule: scanning
+/// in row order, a value replaces the maximum where it is larger or NaN. No
+/// branches (| rather than ||), so that the loop vectorises.
 template <typename A>
-inline int window_argmax(A a, A b, A c, A d) {
-  int at = 0;
-  A m = a;
-  const bool take_b = b > m || std::isnan(b);
-  at = take_b ? 1 : at;
-  m = take_b ? b : m;
-  const bool take_c = c > m || std::isnan(c);
-  at = take_c ? 2 : at;
-  m = take_c ? c : m;
-  return d > m || std::isnan(d) ? 3 : at;
+inline A window_max(A a, A b, A c, A d) {
+  const A after_b = (b > a) | std::isnan(b) ? b : a;
+  const A after_c = (c > after_b) | std::isnan(c) ? c : after_b;
+  return (d > after_c) | std::isnan(d) ? d : after_c;
 }
 
 /// One output row of 2 x 2 max pooling: `top` and `bottom` are input rows of
@@ -152,29 +146,10 @@ FACET_CPU_CLONES void max_pool_row(const T* __restrict__ top, const T* __restric
   using A = typename AccumulateIn<T>::type;
   for (std::int64_t o = 0; o < width / 2; ++o, top += 2 * channels, bottom += 2 * channels, y += channels) {
     for (std::int64_t c = 0; c < channels; ++c) {
-      const T v[4] = {top[c], top[channels + c], bottom[c], bottom[channels + c]};
-      y[c] = v[window_argmax<A>(widen(v[0]), widen(v[1]), widen(v[2]), widen(v[3]))];
+      // In the accumulation type and back: exact, the maximum being one of the inputs.
+      y[c] = narrow<T>(
+          window_max<A>(widen(top[c]), widen(top[channels + c]), widen(bottom[c]), widen(bottom[channels + c])));
     }
-  }
-}
-
-/// The gradient of one output row: each window's dy goes to the input it took, zeros to the others.
-template <typename T>
-FACET_CPU_CLONES void max_pool_row_gradient(const T* __restrict__ top, const T* __restrict__ bottom,
-                                            const T* __restrict__ dy, T* __restrict__ dtop, T* __restrict__ dbottom,
-                                            std::int64_t width, std::int64_t channels) {
-  using A = typename AccumulateIn<T>::type;
-  const T zero = narrow<T>(A(0));
-  for (std::int64_t o = 0; o < width / 2; ++o) {
-    for (std::int64_t c = 0; c < channels; ++c) {
-      const int at =
-          window_argmax<A>(widen(top[c]), widen(top[channels + c]), widen(bottom[c]), widen(bottom[channels + c]));
-      dtop[c] = at == 0 ? dy[c] : zero;
-      dtop[channels + c] = at == 1 ? dy[c] : zero;
-      dbottom[c] = at == 2 ? dy[c] : zero;
-      dbottom[channels + c] = at == 3 ? dy[c] : zero;
-    }
-    top += 2 * channels, bottom += 2 * channels, dtop += 2 * channels, dbottom += 2 * channels, dy += channels;
   }
 }
 
@@ -331,57 +306,26 @@ class BatchNormRelu : public torch::autograd::Function<BatchNormRelu> {
   }
 };
 
-/// 2 x 2 max pooling with stride 2 (rows and columns left over are dropped,
-/// as by max_pool2d's floor). Saves its input, not indices: backward finds
-/// each window's maximum again.
-class MaxPool2x2 : public torch::autograd::Function<MaxPool2x2> {
- public:
-  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x) {
-    const auto n = x.size(0), channels = x.size(1), height = x.size(2), width = x.size(3);
-    auto y =
-        torch::empty({n, channels, height / 2, width / 2}, x.options().memory_format(at::MemoryFormat::ChannelsLast));
-    AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, x.scalar_type(), "max_pool_2x2", [&] {
-      const auto* in = x.data_ptr<scalar_t>();
-      auto* out = y.data_ptr<scalar_t>();
-      for_each_block(
-          n * (height / 2),
-          [&](std::int64_t, std::int64_t first, std::int64_t count) {
-            for (auto row = first; row < first + count; ++row) {
-              const auto* top = in + ((row / (height / 2)) * height + 2 * (row % (height / 2))) * width * channels;
-              max_pool_row(top, top + width * channels, out + row * (width / 2) * channels, width, channels);
-            }
-          },
-          kPoolRows);
-    });
-    ctx->save_for_backward({x});
-    return y;
-  }
-
-  static variable_list backward(AutogradContext* ctx, variable_list grads) {
-    const auto x = ctx->get_saved_variables()[0];
-    const auto dy = grads[0].to(x.scalar_type()).contiguous(at::MemoryFormat::ChannelsLast);
-    const auto n = x.size(0), channels = x.size(1), height = x.size(2), width = x.size(3);
-    // Every input inside a window is written; a left-over row or column needs zeros first.
-    auto dx = height % 2 || width % 2 ? torch::zeros_like(x, at::MemoryFormat::ChannelsLast)
-                                      : torch::empty_like(x, at::MemoryFormat::ChannelsLast);
-    AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, x.scalar_type(), "max_pool_2x2_backward", [&] {
-      const auto* in = x.data_ptr<scalar_t>();
-      const auto* grad = dy.data_ptr<scalar_t>();
-      auto* out = dx.data_ptr<scalar_t>();
-      for_each_block(
-          n * (height / 2),
-          [&](std::int64_t, std::int64_t first, std::int64_t count) {
-            for (auto row = first; row < first + count; ++row) {
-              const auto offset = ((row / (height / 2)) * height + 2 * (row % (height / 2))) * width * channels;
-              max_pool_row_gradient(in + offset, in + offset + width * channels, grad + row * (width / 2) * channels,
-                                    out + offset, out + offset + width * channels, width, channels);
-            }
-          },
-          kPoolRows);
-    });
-    return {dx};
-  }
-};
+/// 2 x 2 max pooling with stride 2, rows and columns left over dropped (max_pool2d's floor).
+torch::Tensor max_pool_2x2_values(const torch::Tensor& x) {
+  const auto n = x.size(0), channels = x.size(1), height = x.size(2), width = x.size(3);
+  auto y =
+      torch::empty({n, channels, height / 2, width / 2}, x.options().memory_format(at::MemoryFormat::ChannelsLast));
+  AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, x.scalar_type(), "max_pool_2x2", [&] {
+    const auto* in = x.data_ptr<scalar_t>();
+    auto* out = y.data_ptr<scalar_t>();
+    for_each_block(
+        n * (height / 2),
+        [&](std::int64_t, std::int64_t first, std::int64_t count) {
+          for (auto row = first; row < first + count; ++row) {
+            const auto* top = in + ((row / (height / 2)) * height + 2 * (row % (height / 2))) * width * channels;
+            max_pool_row(top, top + width * channels, out + row * (width / 2) * channels, width, channels);
+          }
+        },
+        kPoolRows);
+  });
+  return y;
+}
 
 bool fusable(const torch::Tensor& x, const torch::nn::BatchNorm2dImpl& bn) {
   const auto type = x.scalar_type();
@@ -410,10 +354,11 @@ torch::Tensor batch_norm_relu(const torch::Tensor& x, torch::nn::BatchNorm2dImpl
 
 torch::Tensor max_pool_2x2(const torch::Tensor& x) {
   const auto type = x.scalar_type();
-  const bool fused = x.dim() == 4 && x.device().is_cpu() && x.is_contiguous(at::MemoryFormat::ChannelsLast) &&
-                     (type == torch::kFloat || type == torch::kDouble || type == torch::kBFloat16) && x.size(2) >= 2 &&
-                     x.size(3) >= 2;
-  return fused ? MaxPool2x2::apply(x) : torch::max_pool2d(x, 2);
+  const bool own = !(torch::GradMode::is_enabled() && x.requires_grad()) && x.dim() == 4 && x.device().is_cpu() &&
+                   x.is_contiguous(at::MemoryFormat::ChannelsLast) &&
+                   (type == torch::kFloat || type == torch::kDouble || type == torch::kBFloat16) && x.size(2) >= 2 &&
+                   x.size(3) >= 2;
+  return own ? max_pool_2x2_values(x) : torch::max_pool2d(x, 2);
 }
 
 }  // namespace facet::vggface
