@@ -327,11 +327,16 @@ torch::Tensor max_pool_2x2_values(const torch::Tensor& x) {
   return y;
 }
 
-bool fusable(const torch::Tensor& x, const torch::nn::BatchNorm2dImpl& bn) {
+/// Whether these loops take `x`: 4-D, channels-last, on the CPU, in float32, float64 or bfloat16.
+bool takes(const torch::Tensor& x) {
   const auto type = x.scalar_type();
   return x.dim() == 4 && x.device().is_cpu() && x.is_contiguous(at::MemoryFormat::ChannelsLast) &&
-         (type == torch::kFloat || type == torch::kDouble || type == torch::kBFloat16) && bn.options.affine() &&
-         bn.options.track_running_stats() && bn.weight.scalar_type() == bn.running_mean.scalar_type() &&
+         (type == torch::kFloat || type == torch::kDouble || type == torch::kBFloat16);
+}
+
+bool fusable(const torch::Tensor& x, const torch::nn::BatchNorm2dImpl& bn) {
+  return takes(x) && bn.options.affine() && bn.options.track_running_stats() &&
+         bn.weight.scalar_type() == bn.running_mean.scalar_type() &&
          !(bn.is_training() && x.numel() / x.size(1) <= 1);  // one value per channel: bn's own error says so
 }
 
@@ -353,11 +358,8 @@ torch::Tensor batch_norm_relu(const torch::Tensor& x, torch::nn::BatchNorm2dImpl
 }
 
 torch::Tensor max_pool_2x2(const torch::Tensor& x) {
-  const auto type = x.scalar_type();
-  const bool own = !(torch::GradMode::is_enabled() && x.requires_grad()) && x.dim() == 4 && x.device().is_cpu() &&
-                   x.is_contiguous(at::MemoryFormat::ChannelsLast) &&
-                   (type == torch::kFloat || type == torch::kDouble || type == torch::kBFloat16) && x.size(2) >= 2 &&
-                   x.size(3) >= 2;
+  const bool own =
+      takes(x) && !(torch::GradMode::is_enabled() && x.requires_grad()) && x.size(2) >= 2 && x.size(3) >= 2;
   return own ? max_pool_2x2_values(x) : torch::max_pool2d(x, 2);
 }
 
