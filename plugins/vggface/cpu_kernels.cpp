@@ -153,6 +153,11 @@ FACET_CPU_CLONES void max_pool_row(const T* __restrict__ top, const T* __restric
   }
 }
 
+/// How many blocks for_each_block makes of `rows`: the rows of the per-block partial sums.
+std::int64_t block_count(std::int64_t rows, std::int64_t block_rows = kBlockRows) {
+  return (rows + block_rows - 1) / block_rows;
+}
+
 /// body(block, first row, rows) over `rows` in blocks of `block_rows`, on
 /// LibTorch's own intra-op threads: a TensorIterator over the block numbers
 /// hands each thread a run of them. (at::parallel_for would need this file
@@ -161,7 +166,7 @@ FACET_CPU_CLONES void max_pool_row(const T* __restrict__ top, const T* __restric
 void for_each_block(std::int64_t rows,
                     const std::function<void(std::int64_t block, std::int64_t first, std::int64_t count)>& body,
                     std::int64_t block_rows = kBlockRows) {
-  const auto blocks = torch::arange((rows + block_rows - 1) / block_rows, torch::kLong);
+  const auto blocks = torch::arange(block_count(rows, block_rows), torch::kLong);
   auto iter = at::TensorIteratorConfig().add_input(blocks).build();
   iter.for_each(
       [&](char** data, const std::int64_t* strides, std::int64_t inner, std::int64_t outer) {
@@ -235,7 +240,7 @@ class BatchNormRelu : public torch::autograd::Function<BatchNormRelu> {
     const auto weight_type = static_cast<torch::ScalarType>(ctx->saved_data["weight_type"].toInt());
     const auto dy = grads[0].to(x.scalar_type()).contiguous(at::MemoryFormat::ChannelsLast);
     const auto channels = x.size(1), rows = x.numel() / channels, period = period_for(channels);
-    const auto blocks = (rows + kBlockRows - 1) / kBlockRows;
+    const auto blocks = block_count(rows);
     auto sums = torch::empty({blocks, period}, stats.options()), centred = torch::empty_like(sums);
     torch::Tensor dx, dweight, dbias;
     AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, x.scalar_type(), "batch_norm_relu_backward", [&] {
@@ -287,7 +292,7 @@ class BatchNormRelu : public torch::autograd::Function<BatchNormRelu> {
     const auto channels = x.size(1), rows = x.numel() / channels, period = period_for(channels);
     const auto first_pixel = x.permute({0, 2, 3, 1}).reshape({rows, channels})[0].to(torch::kDouble);
     const auto shift = first_pixel.repeat({period / channels}).to(accumulation_type(x));
-    const auto blocks = (rows + kBlockRows - 1) / kBlockRows;
+    const auto blocks = block_count(rows);
     auto sums = torch::empty({blocks, period}, shift.options()), squares = torch::empty_like(sums);
     AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, x.scalar_type(), "batch_norm_relu_moments", [&] {
       using A = typename AccumulateIn<scalar_t>::type;
